@@ -1,0 +1,95 @@
+import NIOCore
+
+extension WebsocketProxy {
+    /// Every setting of the proxy. The first five are the original LabOrchestrator proxy's, with the same meaning.
+    public struct Configuration: Sendable {
+        /// The Kubernetes API server, e.g. `wss://10.96.0.1:443` (`https://` works too); `ws://` in local dev mode.
+        public var remoteURL: String
+        /// The upstream path; `{namespace}` and `{vmi_name}` are replaced by validated names.
+        public var apiPathTemplate: String
+        /// Plain `ws://` upstream with no service-account CA or token: for a laptop, never a cluster.
+        public var localDevMode: Bool
+        /// The shared HS256 secret that LabOrchestrator signs its tokens with.
+        public var secretKey: String
+        /// Path segments before `/TOKEN/VMNAME`, e.g. `ws_proxy` or `/a/b`; empty for none.
+        public var hostPathPrefix: String
+
+        /// Address to listen on.
+        public var host: String
+        /// Port to listen on; 0 picks a free one (read it from `WebsocketProxy.localAddress`).
+        public var port: Int
+        /// The CA bundle that signed the API server's certificate. System roots are never trusted upstream.
+        public var caFilePath: String
+        /// The bearer token for the API server; re-read for every upstream connection (tokens rotate).
+        public var tokenFilePath: String
+        /// When set, `?preserveSession=VALUE` is added to the upstream URL (KubeVirt 1.7+ refuses a second viewer).
+        public var preserveSession: Bool?
+
+        /// The largest websocket frame accepted from either side. noVNC sends each message as one frame;
+        /// KubeVirt sends about 10 KiB chunks; a clipboard paste is the largest message a viewer sends.
+        public var maxFrameSize: Int
+        /// Leeway when checking `exp` and `nbf`, for clock skew between LabOrchestrator and the proxy.
+        public var tokenLeeway: TimeAmount
+        /// Deadline for a client's HTTP request to arrive in full.
+        public var requestTimeout: TimeAmount
+        /// Deadline for the upstream TCP connect, TLS and websocket handshake together.
+        public var upstreamConnectTimeout: TimeAmount
+        /// How long a close handshake may take before the connection is dropped.
+        public var closeTimeout: TimeAmount
+        /// Write buffer high-water mark per connection: above it the other side stops being read.
+        public var writeBufferHighWaterMark: Int
+        /// Event loop threads; 0 means one per core.
+        public var threads: Int
+
+        public static let defaultAPIPathTemplate =
+            "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstances/{vmi_name}/vnc"
+        public static let serviceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+        public init(
+            remoteURL: String = "wss://kubernetes.default.svc:443",
+            apiPathTemplate: String = Configuration.defaultAPIPathTemplate,
+            localDevMode: Bool = false,
+            secretKey: String,
+            hostPathPrefix: String = "",
+            host: String = "0.0.0.0",
+            port: Int = 5001,
+            caFilePath: String = Configuration.serviceAccountDirectory + "/ca.crt",
+            tokenFilePath: String = Configuration.serviceAccountDirectory + "/token",
+            preserveSession: Bool? = nil,
+            maxFrameSize: Int = 1 << 20,
+            tokenLeeway: TimeAmount = .seconds(5),
+            requestTimeout: TimeAmount = .seconds(10),
+            upstreamConnectTimeout: TimeAmount = .seconds(10),
+            closeTimeout: TimeAmount = .seconds(3),
+            writeBufferHighWaterMark: Int = 256 * 1024,
+            threads: Int = 0
+        ) {
+            self.remoteURL = remoteURL
+            self.apiPathTemplate = apiPathTemplate
+            self.localDevMode = localDevMode
+            self.secretKey = secretKey
+            self.hostPathPrefix = hostPathPrefix
+            self.host = host
+            self.port = port
+            self.caFilePath = caFilePath
+            self.tokenFilePath = tokenFilePath
+            self.preserveSession = preserveSession
+            self.maxFrameSize = maxFrameSize
+            self.tokenLeeway = tokenLeeway
+            self.requestTimeout = requestTimeout
+            self.upstreamConnectTimeout = upstreamConnectTimeout
+            self.closeTimeout = closeTimeout
+            self.writeBufferHighWaterMark = writeBufferHighWaterMark
+            self.threads = threads
+        }
+    }
+}
+
+/// A setting that cannot work, found before the proxy starts.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}

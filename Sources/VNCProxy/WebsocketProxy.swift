@@ -1,0 +1,231 @@
+import Dispatch
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import WebSocketSupport
+
+/// A websocket proxy that puts LabOrchestrator token checks in front of KubeVirt's VNC console.
+///
+/// Viewers connect to `[/PREFIX]/TOKEN/VMNAME`; the proxy verifies the token, dials
+/// `.../virtualmachineinstances/VMNAME/vnc` on the Kubernetes API with its own service-account
+/// credentials, and relays the RFB stream.
+///
+///     let proxy = try WebsocketProxy(configuration: .init(secretKey: "secret", port: 0))
+///     let address = try proxy.runInThread()   // listening now
+///     ...
+///     proxy.stop()                            // sessions closed, port released
+///
+/// `run()` blocks the calling thread until `stop()` is called from another one; `run() async`
+/// does the same for structured concurrency and stops when its task is cancelled.
+/// `stop()` must not be called from one of the proxy's own event loop threads.
+public final class WebsocketProxy: Sendable {
+    public let configuration: Configuration
+    private let logger: Logger
+    private let endpoint: UpstreamEndpoint
+    private let upstreamPath: UpstreamPath
+    private let registry = ConnectionRegistry()
+    private let state = NIOLockedValueBox(LifecycleState.idle)
+    private let stopped = ConditionLock(value: 0)
+
+    private enum LifecycleState {
+        case idle
+        case running(MultiThreadedEventLoopGroup, Channel)
+        case stopping
+        case stopped
+    }
+
+    /// Checks the configuration; files are read when the proxy starts.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "vnc-proxy")) throws {
+        guard !configuration.secretKey.isEmpty else { throw ConfigurationError("the secret key must not be empty") }
+        guard (0...65535).contains(configuration.port) else { throw ConfigurationError("port must be 0...65535") }
+        guard (1024...(64 << 20)).contains(configuration.maxFrameSize) else {
+            throw ConfigurationError("max frame size must be between 1 KiB and 64 MiB")
+        }
+        self.endpoint = try UpstreamEndpoint(url: configuration.remoteURL)
+        if configuration.localDevMode && self.endpoint.useTLS {
+            throw ConfigurationError("local dev mode speaks plain ws://; the remote URL \(configuration.remoteURL) asks for TLS")
+        }
+        self.upstreamPath = try UpstreamPath(template: configuration.apiPathTemplate,
+                                             preserveSession: configuration.preserveSession)
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The address the listener is bound to while running, e.g. to learn the port picked for `port: 0`.
+    public var localAddress: SocketAddress? {
+        self.state.withLockedValue { state in
+            if case .running(_, let channel) = state { return channel.localAddress }
+            return nil
+        }
+    }
+
+    /// Sessions relaying right now.
+    public var activeSessionCount: Int { self.registry.sessionCount }
+
+    /// Open client connections, relaying or not.
+    public var openConnectionCount: Int { self.registry.connectionCount }
+
+    // MARK: - Running
+
+    /// Binds the listener and returns its address; the proxy runs on its own threads until `stop()`.
+    @discardableResult
+    public func runInThread() throws -> SocketAddress {
+        let (group, bootstrap) = try self.prepare()
+        do {
+            let channel = try bootstrap.bind(host: self.configuration.host, port: self.configuration.port).wait()
+            return try self.started(group: group, channel: channel)
+        } catch {
+            self.abandonStart(group: group)
+            throw error
+        }
+    }
+
+    /// Runs in the foreground: returns when another thread calls `stop()`.
+    public func run() throws {
+        try self.runInThread()
+        self.waitUntilStopped()
+    }
+
+    /// Runs until the task is cancelled (then stops gracefully) or `stop()` is called.
+    public func run() async throws {
+        let (group, bootstrap) = try self.prepare()
+        do {
+            let channel = try await bootstrap.bind(host: self.configuration.host, port: self.configuration.port).get()
+            _ = try self.started(group: group, channel: channel)
+        } catch {
+            self.abandonStart(group: group)
+            throw error
+        }
+        await withTaskCancellationHandler {
+            await self.waitUntilStopped()
+        } onCancel: {
+            DispatchQueue.global().async { self.stop() }
+        }
+    }
+
+    /// Stops accepting, closes every session with 1001 and waits for them (up to the close timeout),
+    /// then releases the port and the threads. Stopping a proxy that is not running does nothing.
+    public func stop() {
+        let running: (MultiThreadedEventLoopGroup, Channel)? = self.state.withLockedValue { state in
+            guard case .running(let group, let channel) = state else { return nil }
+            state = .stopping
+            return (group, channel)
+        }
+        guard let (group, serverChannel) = running else {
+            // Another caller may be stopping right now: return only once it has finished.
+            if case .stopping = self.state.withLockedValue({ $0 }) { self.waitUntilStopped() }
+            return
+        }
+        try? serverChannel.close().wait()
+        // Sessions get the close timeout to finish their close handshakes; then the rest is cut.
+        let loop = group.next()
+        let drained = loop.makePromise(of: Void.self)
+        EventLoopFuture.andAllComplete(self.registry.drain(), on: loop).cascade(to: drained)
+        loop.scheduleTask(in: self.configuration.closeTimeout + .milliseconds(500)) { drained.succeed() }
+        try? drained.futureResult.wait()
+        self.registry.closeAll()
+        try? group.syncShutdownGracefully()
+        self.state.withLockedValue { $0 = .stopped }
+        self.stopped.lock()
+        self.stopped.unlock(withValue: 1)
+        self.logger.info("proxy stopped")
+    }
+
+    // MARK: - Starting
+
+    private func prepare() throws -> (MultiThreadedEventLoopGroup, ServerBootstrap) {
+        try self.state.withLockedValue { state in
+            switch state {
+            case .idle, .stopped:
+                state = .stopping  // claims the start; `started` or `abandonStart` settle it
+            case .running, .stopping:
+                throw ConfigurationError("the proxy is already running")
+            }
+        }
+        do {
+            let credentials = self.configuration.localDevMode
+                ? KubernetesCredentials.none
+                : try KubernetesCredentials(caFilePath: self.configuration.caFilePath,
+                                            tokenFilePath: self.configuration.tokenFilePath,
+                                            useTLS: self.endpoint.useTLS)
+            let threads = self.configuration.threads > 0 ? self.configuration.threads : System.coreCount
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+            return (group, self.makeBootstrap(group: group, credentials: credentials))
+        } catch {
+            self.state.withLockedValue { $0 = .idle }
+            throw error
+        }
+    }
+
+    private func makeBootstrap(group: MultiThreadedEventLoopGroup, credentials: KubernetesCredentials) -> ServerBootstrap {
+        let configuration = self.configuration
+        let responder = ProxyResponder(
+            prefix: ProxyRoute.segments(ofPrefix: configuration.hostPathPrefix),
+            verifier: TokenVerifier(secret: configuration.secretKey,
+                                    leewaySeconds: Double(configuration.tokenLeeway.nanoseconds) / 1e9),
+            dialer: UpstreamDialer(
+                endpoint: self.endpoint,
+                path: self.upstreamPath,
+                credentials: credentials,
+                maxFrameSize: configuration.maxFrameSize,
+                timeout: configuration.upstreamConnectTimeout,
+                writeBufferHighWaterMark: configuration.writeBufferHighWaterMark),
+            registry: self.registry,
+            closeTimeout: configuration.closeTimeout,
+            logger: self.logger)
+        let limits = ServerUpgradeHandler.Limits(requestTimeout: configuration.requestTimeout,
+                                                 maxFrameSize: configuration.maxFrameSize)
+        let registry = self.registry
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: configuration.writeBufferHighWaterMark / 2,
+                                                                   high: configuration.writeBufferHighWaterMark))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    registry.track(channel)
+                    try channel.pipeline.syncOperations.addUpgradableHTTPServer(responder: responder, limits: limits)
+                }
+            }
+    }
+
+    private func started(group: MultiThreadedEventLoopGroup, channel: Channel) throws -> SocketAddress {
+        self.registry.reset()
+        self.stopped.lock()
+        self.stopped.unlock(withValue: 0)
+        self.state.withLockedValue { $0 = .running(group, channel) }
+        let address = channel.localAddress!
+        if self.configuration.secretKey.utf8.count < 32 {
+            self.logger.warning("the secret key is shorter than 32 bytes; HS256 tokens are only as strong as their secret")
+        }
+        self.logger.info("proxy listening", metadata: [
+            "address": "\(address)",
+            "upstream": "\(self.endpoint.hostHeader)",
+            "tls_upstream": "\(self.endpoint.useTLS)",
+            "prefix": "\(self.configuration.hostPathPrefix)",
+        ])
+        return address
+    }
+
+    private func abandonStart(group: MultiThreadedEventLoopGroup) {
+        try? group.syncShutdownGracefully()
+        self.state.withLockedValue { $0 = .idle }
+    }
+
+    private func waitUntilStopped() {
+        self.stopped.lock(whenValue: 1)
+        self.stopped.unlock()
+    }
+
+    /// Suspends until the proxy has stopped, without blocking a cooperative thread.
+    public func waitUntilStopped() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                self.waitUntilStopped()
+                continuation.resume()
+            }
+        }
+    }
+}

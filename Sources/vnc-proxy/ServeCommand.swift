@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import VNCProxy
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the proxy (the default). Flags override the environment variables named in brackets.")
+
+    @Option(help: "Shared HS256 secret of the tokens [SECRET_KEY].")
+    var secretKey: String?
+
+    @Flag(help: "Plain ws:// upstream, no service-account files [LOCAL_DEV_MODE].")
+    var localDevMode = false
+
+    @Option(help: "Address to listen on [HOST] (default 0.0.0.0).")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free one [PORT] (default 5001).")
+    var port: Int?
+
+    @Option(help: "Path prefix before /TOKEN/VMNAME, e.g. ws_proxy [HOST_PATH_PREFIX].")
+    var hostPathPrefix: String?
+
+    @Option(help: "Kubernetes API URL [WS_REMOTE_URL]; default wss://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT.")
+    var remoteURL: String?
+
+    @Option(help: "KubeVirt subresource API version: v1 or v1alpha3.")
+    var apiVersion = "v1"
+
+    @Option(help: "Upstream path template with {namespace} and {vmi_name}; overrides --api-version [API_PATH].")
+    var apiPath: String?
+
+    @Option(help: "CA bundle of the API server.")
+    var caFile = WebsocketProxy.Configuration.serviceAccountDirectory + "/ca.crt"
+
+    @Option(help: "Bearer token file for the API server, re-read per connection.")
+    var tokenFile = WebsocketProxy.Configuration.serviceAccountDirectory + "/token"
+
+    @Option(help: "Send ?preserveSession=true|false upstream (KubeVirt 1.7+); not sent by default.")
+    var preserveSession: Bool?
+
+    @Option(help: "Largest websocket frame accepted from either side, in bytes.")
+    var maxFrameSize = 1 << 20
+
+    @Option(help: "Seconds a client has to send its request, and the upstream to answer.")
+    var handshakeTimeout = 10
+
+    @Option(help: "Seconds sessions get to close when the proxy stops.")
+    var drainTimeout = 10
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical [LOGLEVEL].")
+    var logLevel: String?
+
+    func run() async throws {
+        let logger = LoggingSetup.bootstrap(levelName: self.logLevel ?? Environment.string("LOGLEVEL"))
+        let configuration: WebsocketProxy.Configuration
+        do {
+            configuration = try self.makeConfiguration()
+        } catch {
+            exitWithStartupError("\(error)")
+        }
+        let proxy: WebsocketProxy
+        do {
+            proxy = try WebsocketProxy(configuration: configuration, logger: logger)
+            try await ServiceGroup(services: [ProxyService(proxy: proxy)],
+                                   gracefulShutdownSignals: [.sigterm, .sigint],
+                                   logger: logger).run()
+        } catch let error as ConfigurationError {
+            exitWithStartupError(error.description)
+        }
+    }
+
+    func makeConfiguration() throws -> WebsocketProxy.Configuration {
+        guard let secret = self.secretKey ?? Environment.string("SECRET_KEY") else {
+            throw StartupError(description: "no secret key: set SECRET_KEY or pass --secret-key")
+        }
+        let localDevMode = self.localDevMode || Environment.flag("LOCAL_DEV_MODE")
+        guard ["v1", "v1alpha3"].contains(self.apiVersion) else {
+            throw StartupError(description: "--api-version must be v1 or v1alpha3")
+        }
+        let template = self.apiPath ?? Environment.string("API_PATH")
+            ?? WebsocketProxy.Configuration.defaultAPIPathTemplate.replacingOccurrences(of: "/v1/", with: "/\(self.apiVersion)/")
+        let port = try self.port ?? Environment.string("PORT").map {
+            guard let port = Int($0) else { throw StartupError(description: "PORT must be a number, got \($0)") }
+            return port
+        } ?? 5001
+        return WebsocketProxy.Configuration(
+            remoteURL: try self.remoteURL ?? Self.remoteURLFromEnvironment(localDevMode: localDevMode),
+            apiPathTemplate: template,
+            localDevMode: localDevMode,
+            secretKey: secret,
+            hostPathPrefix: self.hostPathPrefix ?? Environment.string("HOST_PATH_PREFIX") ?? "",
+            host: self.host ?? Environment.string("HOST") ?? "0.0.0.0",
+            port: port,
+            caFilePath: self.caFile,
+            tokenFilePath: self.tokenFile,
+            preserveSession: self.preserveSession,
+            maxFrameSize: self.maxFrameSize,
+            requestTimeout: .seconds(Int64(self.handshakeTimeout)),
+            upstreamConnectTimeout: .seconds(Int64(self.handshakeTimeout)),
+            closeTimeout: .seconds(Int64(self.drainTimeout)))
+    }
+
+    /// `WS_REMOTE_URL` first, then the in-cluster service address, then `kubectl proxy`'s default in dev mode.
+    static func remoteURLFromEnvironment(localDevMode: Bool) throws -> String {
+        if let url = Environment.string("WS_REMOTE_URL") { return url }
+        if let host = Environment.string("KUBERNETES_SERVICE_HOST") {
+            let port = Environment.string("KUBERNETES_SERVICE_PORT") ?? "443"
+            let bracketed = host.contains(":") ? "[\(host)]" : host
+            return "\(localDevMode ? "ws" : "wss")://\(bracketed):\(port)"
+        }
+        if localDevMode { return "ws://127.0.0.1:8001" }
+        throw StartupError(description: "no upstream: set WS_REMOTE_URL or KUBERNETES_SERVICE_HOST, or pass --remote-url")
+    }
+}
