@@ -37,7 +37,6 @@ if ! have_tool "$PYTHON"; then
     else
         echo "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION with pip"
         PIP_LOG="$(mktemp)"
-        trap 'rm -f "$PIP_LOG"' EXIT
         if ! "$PYTHON" -m pip install --quiet "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
                 >"$PIP_LOG" 2>&1; then
             # An externally managed interpreter (PEP 668, e.g. Debian's python3) refuses a
@@ -48,6 +47,7 @@ if ! have_tool "$PYTHON"; then
             "$VENV/bin/python" -m pip install --quiet "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
             PYTHON="$VENV/bin/python"
         fi
+        rm -f "$PIP_LOG"
         have_tool "$PYTHON" || { echo "FAIL: kubernetes-validate not importable after install" >&2; exit 2; }
     fi
 fi
