@@ -17,6 +17,9 @@ struct ProxyResponder: UpgradeResponder {
 
     func decide(_ request: IncomingRequest, channel: Channel) -> EventLoopFuture<UpgradeDecision> {
         let eventLoop = channel.eventLoop
+        if let probe = HealthProbe(uri: request.head.uri) {
+            return eventLoop.makeSucceededFuture(probe.answer(draining: self.registry.isDraining))
+        }
         let route: ProxyRoute
         let claims: TokenClaims
         do {

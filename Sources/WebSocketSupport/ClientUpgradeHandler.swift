@@ -150,7 +150,7 @@ public final class ClientUpgradeHandler: ChannelInboundHandler, RemovableChannel
             pipeline.removeHandler(self.httpEncoder, promise: nil)
             try pipeline.addWebSocketCodec(maxFrameSize: self.maxFrameSize)
             try self.configure(context.channel)
-            pipeline.removeHandler(self.httpDecoder, promise: nil)
+            pipeline.removeDecoderForwardingLeftovers(self.httpDecoder, channel: context.channel)
             pipeline.removeHandler(context: context, promise: nil)
             self.promise.succeed(subprotocol)
         } catch {

@@ -213,7 +213,7 @@ public final class ServerUpgradeHandler: ChannelDuplexHandler, RemovableChannelH
         pipeline.removeHandler(self.httpEncoder, promise: nil)
         try pipeline.addWebSocketCodec(maxFrameSize: self.limits.maxFrameSize)
         try configure(context.channel)
-        pipeline.removeHandler(self.httpDecoder, promise: nil)
+        pipeline.removeDecoderForwardingLeftovers(self.httpDecoder, channel: context.channel)
         let readPending = self.readPending
         pipeline.removeHandler(context: context, promise: nil)
         if readPending { context.channel.read() }

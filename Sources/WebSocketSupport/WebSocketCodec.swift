@@ -18,6 +18,23 @@ extension ChannelPipeline.SynchronousOperations {
     }
 }
 
+extension ChannelPipeline.SynchronousOperations {
+    /// Removes an HTTP decoder after an upgrade. `ByteToMessageHandler` finishes its removal on a later
+    /// event loop tick and forwards the bytes it read past the HTTP message then, as a read with no
+    /// read-complete after it. Handlers that flush on read-complete would sit on those bytes (a VNC
+    /// server's greeting), so a read-complete follows them. It starts at the frame decoder: a TLS handler
+    /// nearer the head would swallow a read-complete that did not follow a read of its own.
+    func removeDecoderForwardingLeftovers(_ decoder: RemovableChannelHandler, channel: Channel) {
+        let removed = channel.eventLoop.makePromise(of: Void.self)
+        self.removeHandler(decoder, promise: removed)
+        removed.futureResult.assumeIsolated().whenComplete { _ in
+            let frameDecoder = try? channel.pipeline.syncOperations.context(
+                handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+            frameDecoder?.fireChannelReadComplete()
+        }
+    }
+}
+
 extension WebSocketFrame {
     /// A single unfragmented frame carrying `data`, masked when we are the client.
     public static func outgoing(

@@ -63,8 +63,7 @@ struct SimulatorCommand: ParsableCommand {
                 grantedNamespaces: self.grant.isEmpty ? nil : Set(self.grant), vmis: vmis),
             certificates: certificates)
         if let caOut = self.caOut { try simulator.certificates.writeCA(to: caOut) }
-        print("kubevirt-simulator listening on \(simulator.url) with \(vmis.count) VMI(s)")
-        fflush(stdout)
+        FileHandle.standardOutput.write(Data("kubevirt-simulator listening on \(simulator.url) with \(vmis.count) VMI(s)\n".utf8))
         try simulator.wait()
     }
 

@@ -20,10 +20,7 @@ public struct TokenVerifier: Sendable {
     /// Verifies `token` and returns its claims.
     public func verify(_ token: some StringProtocol, now: Date = Date()) throws(TokenError) -> TokenClaims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerJSON = Base64URL.decode(parts[0]),
-              let payloadJSON = Base64URL.decode(parts[1]), let signature = Base64URL.decode(parts[2]) else {
-            throw .malformed
-        }
+        guard parts.count == 3, let headerJSON = Base64URL.decode(parts[0]) else { throw .malformed }
         let header: Header
         do {
             header = try JSONDecoder().decode(Header.self, from: headerJSON)
@@ -33,7 +30,10 @@ public struct TokenVerifier: Sendable {
         // The algorithm is pinned: `none`, `HS512` or an `RS256` header meant to turn our secret into
         // a "public key" are refused before any signature is computed.
         guard header.alg == "HS256" else { throw .algorithmNotAllowed(header.alg) }
-        guard header.crit == nil else { throw .malformed }
+        guard header.crit == nil, let payloadJSON = Base64URL.decode(parts[1]),
+              let signature = Base64URL.decode(parts[2]) else {
+            throw .malformed
+        }
 
         let signingInput = Data(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
         guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signingInput, using: self.key) else {

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+import VNCProxy
+
+/// The `vnc-proxy` binary as a user runs it.
+@Suite("vnc-proxy command line")
+struct CLITests {
+    static var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vnc-proxy")
+    }
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) throws -> Run {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let killer = DispatchWorkItem { process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        killer.cancel()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                   stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test("The binary was built next to the tests")
+    func binaryExists() {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build it with swift build first")
+    }
+
+    @Test("serve without a secret: one line on stderr, exit code 2")
+    func missingSecret() throws {
+        let run = try Self.run(["serve"])
+        #expect(run.status == 2)
+        #expect(run.stderr == "vnc-proxy: error: no secret key: set SECRET_KEY or pass --secret-key\n")
+    }
+
+    @Test("serve with an unreadable CA file: one line on stderr, exit code 2")
+    func unreadableCA() throws {
+        let run = try Self.run(["serve", "--ca-file", "/nonexistent/ca.crt", "--port", "0"],
+                               environment: ["SECRET_KEY": "s", "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "6443"])
+        #expect(run.status == 2)
+        #expect(run.stderr.hasPrefix("vnc-proxy: error: cannot read CA file /nonexistent/ca.crt"))
+        #expect(run.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test("token mints what the proxy verifies")
+    func token() throws {
+        let run = try Self.run(["token", "--secret", "s3", "--namespace", "ns1", "--vm", "a", "--vm", "b", "--user-id", "u7"])
+        #expect(run.status == 0)
+        let claims = try TokenVerifier(secret: "s3").verify(run.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(claims.labInstance.allowedVMINames == ["a", "b"])
+        #expect(claims.id == .string("u7"))
+        #expect(claims.exp > Date().timeIntervalSince1970 + 3500)
+    }
+
+    @Test("demo --self-test completes an RFB handshake through the proxy and the simulator")
+    func demoSelfTest() throws {
+        let run = try Self.run(["demo", "--port", "0", "--self-test"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("self-test: RFB handshake complete through the proxy: 640x480"))
+        #expect(run.stdout.contains("curl -i -N"))
+    }
+}
