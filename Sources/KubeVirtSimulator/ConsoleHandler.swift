@@ -13,6 +13,8 @@ final class ConsoleHandler: ChannelDuplexHandler {
     private enum Backend {
         case rfb(RFBServer)
         case echo
+        case source(ByteBuffer)
+        case sink
         /// A TCP connection to a real VNC server; nil until it is connected.
         case tcp(Channel?)
     }
@@ -33,6 +35,10 @@ final class ConsoleHandler: ChannelDuplexHandler {
             self.backend = .rfb(RFBServer(width: width, height: height, name: name, onKeyEvent: onKeyEvent))
         case .echo:
             self.backend = .echo
+        case .source:
+            self.backend = .source(ByteBuffer(repeating: 0x5a, count: chunkSize))
+        case .sink:
+            self.backend = .sink
         case .tcp:
             self.backend = .tcp(nil)
         }
@@ -46,6 +52,8 @@ final class ConsoleHandler: ChannelDuplexHandler {
             context.flush()
         case (.tcp, .tcp(let host, let port)):
             self.connectBackend(host: host, port: port, context: context)
+        case (.source, _):
+            self.produce()
         default:
             break
         }
@@ -97,6 +105,7 @@ final class ConsoleHandler: ChannelDuplexHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
+            self.produce()
             self.resumeReading()
             if case .tcp(let channel?) = self.backend { channel.read() }
         }
@@ -116,6 +125,8 @@ final class ConsoleHandler: ChannelDuplexHandler {
             }
         case .echo:
             self.send(bytes)
+        case .source, .sink:
+            break
         case .tcp(let channel?):
             channel.write(bytes, promise: nil)
         case .tcp(nil):
@@ -143,6 +154,7 @@ final class ConsoleHandler: ChannelDuplexHandler {
         case .tcp(nil): return false
         case .tcp(let channel?): return channel.isWritable
         case .rfb, .echo: return context.channel.isWritable
+        case .source, .sink: return true
         }
     }
 
@@ -157,6 +169,15 @@ final class ConsoleHandler: ChannelDuplexHandler {
         context.writeAndFlush(self.wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
+    }
+
+    /// A `.source` console writes until the channel stops being writable, then waits for writability.
+    private func produce() {
+        guard case .source(let chunk) = self.backend, let context = self.context else { return }
+        while context.channel.isWritable {
+            context.write(self.wrapOutboundOut(.outgoing(.binary, data: chunk, role: .server)), promise: nil)
+        }
+        context.flush()
     }
 
     // MARK: - TCP backend

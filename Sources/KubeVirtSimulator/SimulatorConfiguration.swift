@@ -71,6 +71,10 @@ public enum ConsoleBackend: Sendable, Hashable {
     case tcp(host: String, port: Int)
     /// Every byte received is sent back: for transfer and latency tests.
     case echo
+    /// Sends chunks of `chunkSize` bytes as fast as the viewer reads them, ignoring input: bulk download.
+    case source
+    /// Discards what it receives: bulk upload.
+    case sink
 
     /// The built-in RFB server at 640×480.
     public static let testPattern = ConsoleBackend.builtInRFB(width: 640, height: 480, name: "kubevirt-simulator")
@@ -80,6 +84,8 @@ public enum ConsoleBackend: Sendable, Hashable {
         switch argument {
         case "rfb": self = .testPattern
         case "echo": self = .echo
+        case "source": self = .source
+        case "sink": self = .sink
         default:
             guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]) else {
                 return nil

@@ -71,7 +71,7 @@ struct DemoCommand: AsyncParsableCommand {
         let proxyPort = address.port ?? self.port
         let url = "ws://\(proxyHost):\(proxyPort)/\(token)/\(self.vm)"
 
-        print("""
+        writeOutput("""
             vnc-proxy demo: the proxy and a simulated KubeVirt API are running.
               simulated API  \(simulator.url)  (CA \(caFile), bearer token \(tokenFile))
               proxy          ws://\(proxyHost):\(proxyPort)
@@ -94,11 +94,11 @@ struct DemoCommand: AsyncParsableCommand {
             ) { session in
                 try await RFBProbe.run(on: session)
             }
-            print("self-test: RFB handshake complete through the proxy: \(result.width)x\(result.height) \"\(result.name)\", "
+            writeOutput("self-test: RFB handshake complete through the proxy: \(result.width)x\(result.height) \"\(result.name)\", "
                   + "first pixels \(result.pixels.prefix(2).map { $0.map(String.init).joined(separator: ",") })")
             return
         }
-        print("\nPress Ctrl-C to stop.")
+        writeOutput("\nPress Ctrl-C to stop.")
         try await ServiceGroup(services: [ProxyService(proxy: proxy, alreadyRunning: true)],
                                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }

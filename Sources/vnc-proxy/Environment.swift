@@ -19,6 +19,12 @@ struct StartupError: Error, CustomStringConvertible {
     var description: String
 }
 
+/// Writes to stdout at once: `print` is block-buffered when stdout is a pipe or a file, and scripts
+/// read the demo's URL and token while it keeps running.
+func writeOutput(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
 func exitWithStartupError(_ message: String) -> Never {
     FileHandle.standardError.write(Data("vnc-proxy: error: \(message)\n".utf8))
     exit(2)

@@ -30,6 +30,6 @@ struct TokenCommand: ParsableCommand {
         let userID: Identifier = Int64(self.userID).map(Identifier.int) ?? .string(self.userID)
         let token = try TokenSigner(secret: secret).sign(
             userID: userID, namespace: self.namespace, vmNames: self.vms, lifetime: Double(self.expiresIn))
-        print(token)
+        writeOutput(token)
     }
 }

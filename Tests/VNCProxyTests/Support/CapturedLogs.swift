@@ -25,11 +25,10 @@ final class CapturedLogs: Sendable {
             set { self.metadata[key] = newValue }
         }
 
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-                 file: String, function: String, line: UInt) {
-            let merged = self.metadata.merging(metadata ?? [:], uniquingKeysWith: { $1 })
+        func log(event: LogEvent) {
+            let merged = self.metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 })
             let rendered = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            self.logs.append("\(level) \(message) \(rendered)")
+            self.logs.append("\(event.level) \(event.message) \(rendered)")
         }
     }
 }
