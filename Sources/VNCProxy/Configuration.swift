@@ -41,6 +41,28 @@ extension WebsocketProxy {
         /// Event loop threads; 0 means one per core.
         public var threads: Int
 
+        /// Ping both legs this often; a leg that has not answered the previous ping by then is dead.
+        /// KubeVirt sends no pings, and load balancers cut idle VNC sessions. nil: no pings.
+        public var pingInterval: TimeAmount?
+        /// End a session after this long without a data byte either way. nil: never.
+        public var idleTimeout: TimeAmount?
+        /// End every session after this long. nil: no limit.
+        public var maxSessionDuration: TimeAmount?
+        /// End a session with 1008 `token expired` when its token's `exp` passes.
+        public var enforceTokenExpiry: Bool
+        /// Sessions at once: in total, per token subject (`id`), per VM. nil: no cap. Over a cap: 429.
+        public var maxSessions: Int?
+        public var maxSessionsPerSubject: Int?
+        public var maxSessionsPerVM: Int?
+        /// New requests per second from one client address; over it: 429. nil: no limit.
+        public var maxRequestsPerSecondPerClient: Int?
+        /// Browser origins allowed to open sessions: `https://lab.example.org` or `*.example.org`.
+        /// Empty allows any. Requests without `Origin` (curl, native viewers) pass unless `requireOrigin`.
+        public var allowedOrigins: [String]
+        public var requireOrigin: Bool
+        /// Addresses of reverse proxies whose `X-Forwarded-For` is believed, for logs and per-client limits.
+        public var trustedProxies: [String]
+
         public static let defaultAPIPathTemplate =
             "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstances/{vmi_name}/vnc"
         public static let serviceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -62,7 +84,18 @@ extension WebsocketProxy {
             upstreamConnectTimeout: TimeAmount = .seconds(10),
             closeTimeout: TimeAmount = .seconds(3),
             writeBufferHighWaterMark: Int = 256 * 1024,
-            threads: Int = 0
+            threads: Int = 0,
+            pingInterval: TimeAmount? = .seconds(30),
+            idleTimeout: TimeAmount? = nil,
+            maxSessionDuration: TimeAmount? = nil,
+            enforceTokenExpiry: Bool = false,
+            maxSessions: Int? = 10_000,
+            maxSessionsPerSubject: Int? = nil,
+            maxSessionsPerVM: Int? = nil,
+            maxRequestsPerSecondPerClient: Int? = nil,
+            allowedOrigins: [String] = [],
+            requireOrigin: Bool = false,
+            trustedProxies: [String] = []
         ) {
             self.remoteURL = remoteURL
             self.apiPathTemplate = apiPathTemplate
@@ -81,6 +114,17 @@ extension WebsocketProxy {
             self.closeTimeout = closeTimeout
             self.writeBufferHighWaterMark = writeBufferHighWaterMark
             self.threads = threads
+            self.pingInterval = pingInterval
+            self.idleTimeout = idleTimeout
+            self.maxSessionDuration = maxSessionDuration
+            self.enforceTokenExpiry = enforceTokenExpiry
+            self.maxSessions = maxSessions
+            self.maxSessionsPerSubject = maxSessionsPerSubject
+            self.maxSessionsPerVM = maxSessionsPerVM
+            self.maxRequestsPerSecondPerClient = maxRequestsPerSecondPerClient
+            self.allowedOrigins = allowedOrigins
+            self.requireOrigin = requireOrigin
+            self.trustedProxies = trustedProxies
         }
     }
 }

@@ -3,7 +3,8 @@ import NIOCore
 import NIOHTTP1
 import WebSocketSupport
 
-/// Decides each request: route, token, VM, then the upstream; answers with 101 or a JSON error.
+/// Decides each request: probes, client rate, route, token, VM, origin, caps, then the upstream;
+/// answers with 101 or a JSON error.
 struct ProxyResponder: UpgradeResponder {
     /// Subprotocols we may echo to a viewer: noVNC before 1.2 offers `binary`; some clients mirror KubeVirt's.
     static let clientSubprotocols: Set<String> = ["binary", UpstreamDialer.kubevirtSubprotocol]
@@ -12,61 +13,108 @@ struct ProxyResponder: UpgradeResponder {
     let verifier: TokenVerifier
     let dialer: UpstreamDialer
     let registry: ConnectionRegistry
+    let limiter: SessionLimiter
+    let rateLimiter: RequestRateLimiter?
+    let originPolicy: OriginPolicy
+    let clientAddresses: ClientAddressResolver
     let closeTimeout: TimeAmount
+    let sessionPolicy: SessionSupervisor.Policy
+    let enforceTokenExpiry: Bool
     let logger: Logger
+
+    /// What is known about a request once it has passed every check but the upstream.
+    private struct Admitted {
+        var route: ProxyRoute
+        var claims: TokenClaims
+        var client: String
+        var ticket: SessionLimiter.Ticket
+    }
 
     func decide(_ request: IncomingRequest, channel: Channel) -> EventLoopFuture<UpgradeDecision> {
         let eventLoop = channel.eventLoop
         if let probe = HealthProbe(uri: request.head.uri) {
             return eventLoop.makeSucceededFuture(probe.answer(draining: self.registry.isDraining))
         }
-        let route: ProxyRoute
-        let claims: TokenClaims
+        let client = self.clientAddresses.resolve(peer: request.remoteAddress, headers: request.head.headers)
+        let admitted: Admitted
         do {
-            guard !self.registry.isDraining else {
-                throw ProxyError(.serviceUnavailable, "draining", "the proxy is shutting down; reconnect")
-            }
-            guard let parsed = try ProxyRoute.parse(uri: request.head.uri, prefix: self.prefix) else {
-                throw ProxyError.notFound
-            }
-            route = parsed
-            guard request.isWebSocketUpgrade else {
-                throw ProxyError(.badRequest, "websocket_upgrade_required", "this route only accepts websocket upgrades")
-            }
-            do {
-                claims = try self.verifier.verify(route.token)
-            } catch {
-                throw error.proxyError
-            }
-            guard claims.allows(vmName: route.vmName) else { throw TokenError.vmNotAllowed.proxyError }
+            admitted = try self.admit(request, client: client)
         } catch {
-            return eventLoop.makeSucceededFuture(self.reject(error, request: request, route: nil))
+            return eventLoop.makeSucceededFuture(self.reject(error, request: request, client: client))
         }
 
         let session = ProxySession(
-            namespace: claims.labInstance.namespaceName,
-            vmName: String(route.vmName),
-            subject: claims.id.description,
-            clientAddress: request.remoteAddress?.ipAddress ?? "unknown",
+            namespace: admitted.claims.labInstance.namespaceName,
+            vmName: String(admitted.route.vmName),
+            subject: admitted.claims.id.description,
+            clientAddress: client,
             logger: self.logger)
         let boundSession = NIOLoopBound(session, eventLoop: eventLoop)
-        let closeTimeout = self.closeTimeout
-        let upstream = self.dialer.dial(namespace: session.namespace, vmName: session.vmName, on: eventLoop) { upstreamChannel in
-            try upstreamChannel.pipeline.syncOperations.addHandler(
-                RelayHandler(peer: .upstream, session: boundSession.value, closeTimeout: closeTimeout))
-        }
-        let target: Logger.Metadata = ["namespace": "\(session.namespace)", "vm": "\(session.vmName)"]
         let chosen = request.offeredSubprotocols.first { Self.clientSubprotocols.contains($0) }
-        return upstream.map { upstreamChannel in
-            self.upgrade(client: channel, upstream: upstreamChannel, session: boundSession, subprotocol: chosen)
+        var policy = self.sessionPolicy
+        if self.enforceTokenExpiry { policy.tokenExpiry = admitted.claims.exp }
+        let policyForSession = policy
+        return self.dialUpstream(session: boundSession, retryOnUnauthorized: true).map { upstreamChannel in
+            self.upgrade(client: channel, upstream: upstreamChannel, session: boundSession, subprotocol: chosen,
+                         ticket: admitted.ticket, policy: policyForSession)
         }.recover { error in
+            admitted.ticket.releaseOnce()
             let upstreamError = UpstreamError(error)
             if case .rejected(let status, _) = upstreamError, [401, 403].contains(status.code) {
-                self.logger.error("the Kubernetes API refused the proxy's service-account credentials; check the token file and RBAC",
-                                  metadata: target.merging(["upstream_status": "\(status.code)"], uniquingKeysWith: { $1 }))
+                self.logger.error(
+                    "the Kubernetes API refused the proxy's service-account credentials; check the token file and RBAC",
+                    metadata: ["upstream_status": "\(status.code)", "namespace": "\(boundSession.value.namespace)",
+                               "vm": "\(boundSession.value.vmName)"])
             }
-            return self.reject(upstreamError.proxyError, request: request, route: route,
-                               detail: "\(upstreamError)")
+            return self.reject(upstreamError.proxyError, request: request, client: client, detail: "\(upstreamError)")
+        }
+    }
+
+    /// Every check that needs no network, cheapest first; throws the `ProxyError` to answer with.
+    private func admit(_ request: IncomingRequest, client: String) throws -> Admitted {
+        guard !self.registry.isDraining else {
+            throw ProxyError(.serviceUnavailable, "draining", "the proxy is shutting down; reconnect")
+        }
+        if let rateLimiter = self.rateLimiter, !rateLimiter.allow(client: client) {
+            throw ProxyError(.tooManyRequests, "rate_limited", "too many requests from this address; slow down")
+        }
+        guard let route = try ProxyRoute.parse(uri: request.head.uri, prefix: self.prefix) else {
+            throw ProxyError.notFound
+        }
+        guard request.isWebSocketUpgrade else {
+            throw ProxyError(.badRequest, "websocket_upgrade_required", "this route only accepts websocket upgrades")
+        }
+        let origins = request.head.headers["origin"]
+        guard origins.count <= 1, self.originPolicy.allows(origin: origins.first) else {
+            throw ProxyError(.forbidden, "origin_not_allowed", "this page's origin may not open consoles")
+        }
+        let claims: TokenClaims
+        do {
+            claims = try self.verifier.verify(route.token)
+        } catch {
+            throw error.proxyError
+        }
+        guard claims.allows(vmName: route.vmName) else { throw TokenError.vmNotAllowed.proxyError }
+        let vmKey = claims.labInstance.namespaceName + "/" + route.vmName
+        let ticket = try self.limiter.acquire(subject: claims.id.description, vm: vmKey).get()
+        return Admitted(route: route, claims: claims, client: client, ticket: ticket)
+    }
+
+    /// A 401 from the API server may mean the kubelet rotated our token between read and use:
+    /// the token file is read again (every dial does) and the dial tried once more.
+    private func dialUpstream(session: NIOLoopBound<ProxySession>, retryOnUnauthorized: Bool) -> EventLoopFuture<Channel> {
+        let closeTimeout = self.closeTimeout
+        let dial = self.dialer.dial(namespace: session.value.namespace, vmName: session.value.vmName, on: session.eventLoop) { upstream in
+            try upstream.pipeline.syncOperations.addHandler(
+                RelayHandler(peer: .upstream, session: session.value, closeTimeout: closeTimeout))
+        }
+        guard retryOnUnauthorized else { return dial }
+        return dial.flatMapError { error in
+            guard case .rejected(let status, _) = UpstreamError(error), status == .unauthorized else {
+                return session.eventLoop.makeFailedFuture(error)
+            }
+            self.logger.notice("upstream answered 401; retrying once with the token file read again")
+            return self.dialUpstream(session: session, retryOnUnauthorized: false)
         }
     }
 
@@ -74,7 +122,9 @@ struct ProxyResponder: UpgradeResponder {
         client: Channel,
         upstream: Channel,
         session: NIOLoopBound<ProxySession>,
-        subprotocol: String?
+        subprotocol: String?,
+        ticket: SessionLimiter.Ticket,
+        policy: SessionSupervisor.Policy
     ) -> UpgradeDecision {
         // Until the halves are linked, the relay cannot propagate a close: tie the channels together here.
         let linked = NIOLoopBoundBox(false, eventLoop: client.eventLoop)
@@ -82,6 +132,7 @@ struct ProxyResponder: UpgradeResponder {
             if !linked.value { upstream.close(promise: nil) }
         }
         client.closeFuture.and(upstream.closeFuture).whenComplete { _ in
+            ticket.releaseOnce()
             session.value.logEnd()
         }
         var headers = HTTPHeaders()
@@ -95,6 +146,12 @@ struct ProxyResponder: UpgradeResponder {
             RelayHandler.link(clientHalf, upstreamHalf)
             linked.value = true
             session.value.logStart(subprotocol: subprotocol)
+
+            let supervisor = SessionSupervisor(client: clientHalf, upstream: upstreamHalf, eventLoop: client.eventLoop)
+            supervisor.start(policy)
+            let boundSupervisor = NIOLoopBound(supervisor, eventLoop: client.eventLoop)
+            client.closeFuture.whenComplete { _ in boundSupervisor.value.stop() }
+
             let boundHalves = NIOLoopBound((clientHalf, upstreamHalf), eventLoop: client.eventLoop)
             registry.markSession(client) {
                 client.eventLoop.execute {
@@ -107,12 +164,12 @@ struct ProxyResponder: UpgradeResponder {
         }
     }
 
-    private func reject(_ error: Error, request: IncomingRequest, route: ProxyRoute?, detail: String? = nil) -> UpgradeDecision {
+    private func reject(_ error: Error, request: IncomingRequest, client: String, detail: String? = nil) -> UpgradeDecision {
         let proxyError = (error as? ProxyError) ?? ProxyError(.internalServerError, "internal_error", "internal error")
         var metadata: Logger.Metadata = [
             "status": "\(proxyError.status.code)",
             "outcome": "\(proxyError.code)",
-            "client": "\(request.remoteAddress?.ipAddress ?? "unknown")",
+            "client": "\(client)",
             "path": "\(RedactedPath(uri: request.head.uri, prefix: self.prefix))",
         ]
         if let detail { metadata["detail"] = "\(detail)" }

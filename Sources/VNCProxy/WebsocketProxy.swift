@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -100,7 +100,7 @@ public final class WebsocketProxy: Sendable {
         await withTaskCancellationHandler {
             await self.waitUntilStopped()
         } onCancel: {
-            DispatchQueue.global().async { self.stop() }
+            Thread { self.stop() }.start()
         }
     }
 
@@ -172,7 +172,16 @@ public final class WebsocketProxy: Sendable {
                 timeout: configuration.upstreamConnectTimeout,
                 writeBufferHighWaterMark: configuration.writeBufferHighWaterMark),
             registry: self.registry,
+            limiter: SessionLimiter(caps: .init(total: configuration.maxSessions,
+                                                perSubject: configuration.maxSessionsPerSubject,
+                                                perVM: configuration.maxSessionsPerVM)),
+            rateLimiter: configuration.maxRequestsPerSecondPerClient.map(RequestRateLimiter.init(requestsPerSecond:)),
+            originPolicy: OriginPolicy(allowed: configuration.allowedOrigins, requireOrigin: configuration.requireOrigin),
+            clientAddresses: ClientAddressResolver(trustedProxies: configuration.trustedProxies),
             closeTimeout: configuration.closeTimeout,
+            sessionPolicy: .init(pingInterval: configuration.pingInterval, idleTimeout: configuration.idleTimeout,
+                                 maxDuration: configuration.maxSessionDuration),
+            enforceTokenExpiry: configuration.enforceTokenExpiry,
             logger: self.logger)
         let limits = ServerUpgradeHandler.Limits(requestTimeout: configuration.requestTimeout,
                                                  maxFrameSize: configuration.maxFrameSize)
@@ -219,13 +228,14 @@ public final class WebsocketProxy: Sendable {
         self.stopped.unlock()
     }
 
-    /// Suspends until the proxy has stopped, without blocking a cooperative thread.
+    /// Suspends until the proxy has stopped. The wait blocks a thread of its own: neither a
+    /// cooperative thread nor one of Dispatch's few global-queue threads may be held that long.
     public func waitUntilStopped() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
+            Thread {
                 self.waitUntilStopped()
                 continuation.resume()
-            }
+            }.start()
         }
     }
 }

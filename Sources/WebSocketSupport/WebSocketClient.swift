@@ -44,7 +44,8 @@ public final class WebSocketClientSession {
         while let frame = try await self.inbound.next() {
             switch frame.opcode {
             case .ping:
-                try await self.send(frame: .outgoing(.pong, data: frame.unmaskedData, role: .client))
+                // Best effort: when the server is already closing, its close frame is still to be read.
+                try? await self.send(frame: .outgoing(.pong, data: frame.unmaskedData, role: .client))
             case .pong:
                 continue
             case .connectionClose:

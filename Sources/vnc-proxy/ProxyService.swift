@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 import ServiceLifecycle
 import VNCProxy
 
@@ -16,8 +16,8 @@ struct ProxyService: Service {
                 try await self.proxy.run()
             }
         } onGracefulShutdown: {
-            // stop() blocks while sessions close; keep it off the cooperative pool.
-            DispatchQueue.global().async { self.proxy.stop() }
+            // stop() blocks while sessions close: a thread of its own, off the cooperative pool.
+            Thread { self.proxy.stop() }.start()
         }
     }
 }

@@ -15,7 +15,13 @@ struct CLITests {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) throws -> Run {
+    /// Runs the binary to completion on a Dispatch thread: waiting for a process must not hold one of
+    /// the few cooperative threads the parallel tests share.
+    static func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) async throws -> Run {
+        try await offCooperativePool { try Self.runBlocking(arguments, environment: environment, timeout: timeout) }
+    }
+
+    private static func runBlocking(_ arguments: [String], environment: [String: String], timeout: TimeInterval) throws -> Run {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
@@ -40,15 +46,15 @@ struct CLITests {
     }
 
     @Test("serve without a secret: one line on stderr, exit code 2")
-    func missingSecret() throws {
-        let run = try Self.run(["serve"])
+    func missingSecret() async throws {
+        let run = try await Self.run(["serve"])
         #expect(run.status == 2)
         #expect(run.stderr == "vnc-proxy: error: no secret key: set SECRET_KEY or pass --secret-key\n")
     }
 
     @Test("serve with an unreadable CA file: one line on stderr, exit code 2")
-    func unreadableCA() throws {
-        let run = try Self.run(["serve", "--ca-file", "/nonexistent/ca.crt", "--port", "0"],
+    func unreadableCA() async throws {
+        let run = try await Self.run(["serve", "--ca-file", "/nonexistent/ca.crt", "--port", "0"],
                                environment: ["SECRET_KEY": "s", "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "6443"])
         #expect(run.status == 2)
         #expect(run.stderr.hasPrefix("vnc-proxy: error: cannot read CA file /nonexistent/ca.crt"))
@@ -56,8 +62,8 @@ struct CLITests {
     }
 
     @Test("token mints what the proxy verifies")
-    func token() throws {
-        let run = try Self.run(["token", "--secret", "s3", "--namespace", "ns1", "--vm", "a", "--vm", "b", "--user-id", "u7"])
+    func token() async throws {
+        let run = try await Self.run(["token", "--secret", "s3", "--namespace", "ns1", "--vm", "a", "--vm", "b", "--user-id", "u7"])
         #expect(run.status == 0)
         let claims = try TokenVerifier(secret: "s3").verify(run.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(claims.labInstance.allowedVMINames == ["a", "b"])
@@ -66,8 +72,8 @@ struct CLITests {
     }
 
     @Test("demo --self-test completes an RFB handshake through the proxy and the simulator")
-    func demoSelfTest() throws {
-        let run = try Self.run(["demo", "--port", "0", "--self-test"])
+    func demoSelfTest() async throws {
+        let run = try await Self.run(["demo", "--port", "0", "--self-test"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("self-test: RFB handshake complete through the proxy: 640x480"))
         #expect(run.stdout.contains("curl -i -N"))

@@ -16,7 +16,7 @@ struct ConnectBridgeTests {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        let line = output.fileHandleForReading.availableData
+        let line = try await offCooperativePool { output.fileHandleForReading.availableData }
         #expect(String(decoding: line, as: UTF8.self).contains("listening on 127.0.0.1:\(port)"))
         return (process, errors, port)
     }
@@ -62,8 +62,10 @@ struct ConnectBridgeTests {
             let received = try await Self.tcpSession(port: port, send: [], receive: 1)
             #expect(received.isEmpty)
             process.terminate()
-            process.waitUntilExit()
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let message = try await offCooperativePool {
+                process.waitUntilExit()
+                return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            }
             #expect(message.contains("proxy refused the connection: 401 token_expired"), "\(message)")
         }
     }

@@ -12,7 +12,7 @@ struct LifecycleTests {
         try await ProxyHarness.with { harness in
             let token = try harness.token()
             _ = try await WebSocketClientProbe.rfb(port: harness.port, path: "/\(token)/vm1")
-            harness.proxy.stop()
+            await offCooperativePool { harness.proxy.stop() }
             await #expect(throws: (any Error).self) {
                 _ = try await RawHTTP.exchange(port: harness.port, "GET / HTTP/1.1\r\n\r\n")
             }
@@ -21,7 +21,7 @@ struct LifecycleTests {
                 remoteURL: harness.simulator.url, secretKey: ProxyHarness.secret, host: "127.0.0.1", port: harness.port,
                 caFilePath: harness.caFile, tokenFilePath: harness.tokenFile))
             #expect(try reused.runInThread().port == harness.port)
-            reused.stop()
+            await offCooperativePool { reused.stop() }
             // The stopped proxy starts again (its port 0 picks a new free port).
             let restarted = try #require(try harness.proxy.runInThread().port)
             _ = try await WebSocketClientProbe.rfb(port: restarted, path: "/\(token)/vm1")

@@ -39,10 +39,11 @@ struct UpstreamTests {
                 remoteURL: harness.simulator.url, secretKey: ProxyHarness.secret, host: "127.0.0.1", port: 0,
                 caFilePath: harness.caFile, tokenFilePath: proxyToken), logger: .init(label: "t") { _ in harness.logs.handler() })
             let port = try proxy.runInThread().port!
-            defer { proxy.stop() }
+            defer { Thread { proxy.stop() }.start() }
             let response = try await RawHTTP.exchange(port: port, RawHTTP.upgradeRequest(path: "/\(try harness.token())/vm1"))
             #expect(response.status == 502)
             #expect(response.errorCode == "upstream_credentials_rejected")
+            #expect(harness.simulator.requests.count == 2, "one retry with the token file read again")
             #expect(harness.logs.all.contains { $0.hasPrefix("error") && $0.contains("service-account credentials") })
             #expect(!harness.logs.all.contains { $0.contains("stale-token") })
         }
@@ -90,7 +91,7 @@ struct UpstreamTests {
                 remoteURL: harness.simulator.url, secretKey: ProxyHarness.secret, host: "127.0.0.1", port: 0,
                 caFilePath: otherCA, tokenFilePath: harness.tokenFile))
             let port = try proxy.runInThread().port!
-            defer { proxy.stop() }
+            defer { Thread { proxy.stop() }.start() }
             let response = try await RawHTTP.exchange(port: port, RawHTTP.upgradeRequest(path: "/\(try harness.token())/vm1"))
             #expect(response.status == 502)
             #expect(response.errorCode == "upstream_tls_failed")
@@ -120,11 +121,9 @@ struct UpstreamTests {
             $0.remoteURL = "wss://127.0.0.1:\(stall.localAddress!.port!)"
             $0.upstreamConnectTimeout = .milliseconds(500)
         }) { harness in
-            let started = Date()
             let response = try await RawHTTP.exchange(port: harness.port, RawHTTP.upgradeRequest(path: "/\(try harness.token())/vm1"))
             #expect(response.status == 504)
             #expect(response.errorCode == "upstream_timeout")
-            #expect(Date().timeIntervalSince(started) < 5)
         }
     }
 

@@ -12,6 +12,8 @@ final class ProxySession {
     private let startedAt = NIODeadline.now()
     var bytesToVM = 0
     var bytesToClient = 0
+    /// When a data byte last crossed, either way; the idle timeout counts from here.
+    var lastActivity = NIODeadline.now()
     /// The first reason the session started to end; later ones are consequences.
     private(set) var endReason: String?
 

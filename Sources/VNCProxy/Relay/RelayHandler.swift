@@ -42,6 +42,8 @@ final class RelayHandler: ChannelDuplexHandler {
     /// reads stop until the partner is there, so it holds at most what one read decoded.
     private var parked: [ByteBuffer] = []
     private var closeDeadline: Scheduled<Void>?
+    /// A keepalive ping is out and its pong has not come back.
+    private(set) var awaitingPong = false
 
     init(peer: Peer, session: ProxySession, closeTimeout: TimeAmount) {
         self.peer = peer
@@ -104,7 +106,7 @@ final class RelayHandler: ChannelDuplexHandler {
             context.writeAndFlush(self.wrapOutboundOut(.outgoing(.pong, data: frame.unmaskedData, role: self.peer.ourRole)),
                                   promise: nil)
         case .pong:
-            break
+            self.awaitingPong = false
         case .connectionClose:
             self.receivedClose(frame, context: context)
         default:
@@ -157,6 +159,7 @@ final class RelayHandler: ChannelDuplexHandler {
         case .client: self.session.bytesToVM += payload.readableBytes
         case .upstream: self.session.bytesToClient += payload.readableBytes
         }
+        self.session.lastActivity = .now()
         partner.write(payload)
     }
 
@@ -224,6 +227,15 @@ final class RelayHandler: ChannelDuplexHandler {
             context.writeAndFlush(self.wrapOutboundOut(echo)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             self.partner?.sendClose(code: code ?? .normalClosure, reason: reason)
         }
+    }
+
+    /// Sends a keepalive ping; the supervisor checks for its pong before the next one.
+    func sendPing() {
+        guard self.closeState == .open, let context = self.context else { return }
+        self.awaitingPong = true
+        var payload = context.channel.allocator.buffer(capacity: 8)
+        payload.writeInteger(UInt64(NIODeadline.now().uptimeNanoseconds))
+        context.writeAndFlush(self.wrapOutboundOut(.outgoing(.ping, data: payload, role: self.peer.ourRole)), promise: nil)
     }
 
     /// Starts a close handshake on this channel; the channel is closed when the echo arrives or the deadline passes.

@@ -24,7 +24,7 @@ final class ProxyHarness: @unchecked Sendable {
     init(
         vmis: [SimulatorConfiguration.VMI]? = nil,
         grantedNamespaces: Set<String>? = [ProxyHarness.namespace, "other-ns"],
-        adjust: (inout WebsocketProxy.Configuration) -> Void = { _ in }
+        adjust: @Sendable (inout WebsocketProxy.Configuration) -> Void = { _ in }
     ) throws {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("vnc-proxy-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
@@ -69,12 +69,20 @@ final class ProxyHarness: @unchecked Sendable {
     static func with<T>(
         vmis: [SimulatorConfiguration.VMI]? = nil,
         grantedNamespaces: Set<String>? = [ProxyHarness.namespace, "other-ns"],
-        adjust: (inout WebsocketProxy.Configuration) -> Void = { _ in },
+        adjust: @escaping @Sendable (inout WebsocketProxy.Configuration) -> Void = { _ in },
         _ body: (ProxyHarness) async throws -> T
     ) async throws -> T {
-        let harness = try ProxyHarness(vmis: vmis, grantedNamespaces: grantedNamespaces, adjust: adjust)
-        defer { harness.shutdown() }
-        return try await body(harness)
+        // Starting and stopping block on NIO futures: keep that off the few cooperative threads,
+        // which every other test running in parallel needs.
+        let harness = try await offCooperativePool { try ProxyHarness(vmis: vmis, grantedNamespaces: grantedNamespaces, adjust: adjust) }
+        do {
+            let result = try await body(harness)
+            await offCooperativePool { harness.shutdown() }
+            return result
+        } catch {
+            await offCooperativePool { harness.shutdown() }
+            throw error
+        }
     }
 
     func token(
@@ -94,5 +102,22 @@ final class ProxyHarness: @unchecked Sendable {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
         return condition()
+    }
+}
+
+/// Runs blocking work on a thread of its own and awaits it. Not Dispatch's global queue: it runs
+/// about one thread per core, and the parallel tests would queue behind each other's waits.
+func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}
+
+func offCooperativePool(_ work: @escaping @Sendable () -> Void) async {
+    await withCheckedContinuation { continuation in
+        Thread {
+            work()
+            continuation.resume()
+        }.start()
     }
 }
