@@ -55,6 +55,39 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical [LOGLEVEL].")
     var logLevel: String?
 
+    @Option(help: "Seconds between keepalive pings on both legs; 0 turns them off.")
+    var pingInterval = 30
+
+    @Option(help: "End a session after this many seconds without data either way; 0: never.")
+    var idleTimeout = 0
+
+    @Option(help: "End every session after this many seconds; 0: no limit.")
+    var maxSessionSeconds = 0
+
+    @Flag(help: "End a session with close code 1008 when its token expires.")
+    var enforceTokenExpiry = false
+
+    @Option(help: "Most sessions at once; over it new ones get 429.")
+    var maxSessions = 10_000
+
+    @Option(help: "Most sessions at once per token subject (id); 0: no cap.")
+    var maxSessionsPerUser = 0
+
+    @Option(help: "Most sessions at once per VM; 0: no cap.")
+    var maxSessionsPerVM = 0
+
+    @Option(help: "Most new requests per second from one client address; 0: no limit.")
+    var maxRequestsPerSecond = 0
+
+    @Option(help: "A browser origin allowed to connect (https://lab.example.org or *.example.org). Repeatable; none: any.")
+    var allowedOrigin: [String] = []
+
+    @Flag(help: "Refuse requests without an Origin header (only browsers then).")
+    var requireOrigin = false
+
+    @Option(help: "A reverse proxy address whose X-Forwarded-For is trusted. Repeatable.")
+    var trustedProxy: [String] = []
+
     func run() async throws {
         let logger = LoggingSetup.bootstrap(levelName: self.logLevel ?? Environment.string("LOGLEVEL"))
         let configuration: WebsocketProxy.Configuration
@@ -102,7 +135,23 @@ struct ServeCommand: AsyncParsableCommand {
             maxFrameSize: self.maxFrameSize,
             requestTimeout: .seconds(Int64(self.handshakeTimeout)),
             upstreamConnectTimeout: .seconds(Int64(self.handshakeTimeout)),
-            closeTimeout: .seconds(Int64(self.drainTimeout)))
+            closeTimeout: .seconds(Int64(self.drainTimeout)),
+            pingInterval: Self.seconds(self.pingInterval),
+            idleTimeout: Self.seconds(self.idleTimeout),
+            maxSessionDuration: Self.seconds(self.maxSessionSeconds),
+            enforceTokenExpiry: self.enforceTokenExpiry,
+            maxSessions: self.maxSessions,
+            maxSessionsPerSubject: self.maxSessionsPerUser > 0 ? self.maxSessionsPerUser : nil,
+            maxSessionsPerVM: self.maxSessionsPerVM > 0 ? self.maxSessionsPerVM : nil,
+            maxRequestsPerSecondPerClient: self.maxRequestsPerSecond > 0 ? self.maxRequestsPerSecond : nil,
+            allowedOrigins: self.allowedOrigin,
+            requireOrigin: self.requireOrigin,
+            trustedProxies: self.trustedProxy)
+    }
+
+    /// Whole seconds from a flag; 0 (or less) means the policy is off.
+    private static func seconds(_ value: Int) -> TimeAmount? {
+        value > 0 ? .seconds(Int64(value)) : nil
     }
 
     /// `WS_REMOTE_URL` first, then the in-cluster service address, then `kubectl proxy`'s default in dev mode.
