@@ -17,11 +17,19 @@ public final class ServerUpgradeHandler: ChannelDuplexHandler, RemovableChannelH
         public var requestTimeout: TimeAmount
         /// Request bodies are not expected; this much is discarded before the request is refused.
         public var maxBodySize: Int
+        /// Everything a client may send before it is answered: request line, headers and body.
+        public var maxRequestSize: Int
         public var maxFrameSize: Int
 
-        public init(requestTimeout: TimeAmount = .seconds(10), maxBodySize: Int = 16 * 1024, maxFrameSize: Int) {
+        public init(
+            requestTimeout: TimeAmount = .seconds(10),
+            maxBodySize: Int = 16 * 1024,
+            maxRequestSize: Int = 64 * 1024,
+            maxFrameSize: Int
+        ) {
             self.requestTimeout = requestTimeout
             self.maxBodySize = maxBodySize
+            self.maxRequestSize = maxRequestSize
             self.maxFrameSize = maxFrameSize
         }
     }
@@ -38,6 +46,7 @@ public final class ServerUpgradeHandler: ChannelDuplexHandler, RemovableChannelH
     private let limits: Limits
     private let httpDecoder: RemovableChannelHandler
     private let httpEncoder: RemovableChannelHandler
+    private let sizeLimiter: RemovableChannelHandler?
     private var state = State.awaitingHead
     private var bodyBytes = 0
     private var readPending = false
@@ -48,12 +57,14 @@ public final class ServerUpgradeHandler: ChannelDuplexHandler, RemovableChannelH
         responder: any UpgradeResponder,
         limits: Limits,
         httpDecoder: RemovableChannelHandler,
-        httpEncoder: RemovableChannelHandler
+        httpEncoder: RemovableChannelHandler,
+        sizeLimiter: RemovableChannelHandler? = nil
     ) {
         self.responder = responder
         self.limits = limits
         self.httpDecoder = httpDecoder
         self.httpEncoder = httpEncoder
+        self.sizeLimiter = sizeLimiter
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -210,6 +221,7 @@ public final class ServerUpgradeHandler: ChannelDuplexHandler, RemovableChannelH
     private func switchToWebSocket(context: ChannelHandlerContext, configure: (Channel) throws -> Void) throws {
         self.state = .upgraded
         let pipeline = context.pipeline.syncOperations
+        if let sizeLimiter = self.sizeLimiter { pipeline.removeHandler(sizeLimiter, promise: nil) }
         pipeline.removeHandler(self.httpEncoder, promise: nil)
         try pipeline.addWebSocketCodec(maxFrameSize: self.limits.maxFrameSize)
         try configure(context.channel)
@@ -254,10 +266,13 @@ extension ServerUpgradeHandler: Sendable {}
 extension ChannelPipeline.SynchronousOperations {
     /// Adds an HTTP/1.1 server that answers one request per connection through `responder`.
     public func addUpgradableHTTPServer(responder: any UpgradeResponder, limits: ServerUpgradeHandler.Limits) throws {
+        let sizeLimiter = RequestSizeLimiter(limit: limits.maxRequestSize)
         let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
         let encoder = HTTPResponseEncoder()
+        try self.addHandler(sizeLimiter)
         try self.addHandler(decoder)
         try self.addHandler(encoder)
-        try self.addHandler(ServerUpgradeHandler(responder: responder, limits: limits, httpDecoder: decoder, httpEncoder: encoder))
+        try self.addHandler(ServerUpgradeHandler(
+            responder: responder, limits: limits, httpDecoder: decoder, httpEncoder: encoder, sizeLimiter: sizeLimiter))
     }
 }

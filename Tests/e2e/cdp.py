@@ -165,7 +165,9 @@ async def run(args):
             await cdp.call("Emulation.setDeviceMetricsOverride", width=args.width, height=args.height,
                            deviceScaleFactor=1, mobile=False)
             await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=STATUS_RECORDER)
-            await cdp.call("Page.navigate", url=args.url)
+            nav = await cdp.call("Page.navigate", url=args.url)
+            if nav.get("errorText"):
+                raise RuntimeError(f"the page did not load: {nav['errorText']}")
 
             deadline = time.monotonic() + args.timeout
             history, status = [], None

@@ -62,7 +62,8 @@ dump_logs() {
     for f in "$LOGS"/*.log; do
         [ -e "$f" ] || continue
         echo "---- last 40 lines of $(basename "$f" .log) ($f)"
-        tail -n 40 "$f" || true
+        # Chromium without a D-Bus complains on every start; those lines say nothing about the test.
+        grep -v 'dbus/' "$f" | tail -n 40 || true
     done
 }
 
@@ -177,7 +178,7 @@ wait_for "the simulator's listening line" 20 grep -q "listening on wss://127.0.0
 say "$(grep -m1 'listening on' "$LOGS/simulator.log"); VMI $NAMESPACE/$VM -> Xvnc 127.0.0.1:$RFB_PORT"
 
 echo "== setup: vnc-proxy serve (configured as in a pod)"
-SECRET=e2e-secret-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
+SECRET=e2e-secret-$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')
 PROXY_PORT=$(py "$E2E/helpers.py" free-port)
 PROXY=127.0.0.1:$PROXY_PORT
 start proxy env SECRET_KEY="$SECRET" KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$SIM_PORT" \
@@ -204,21 +205,26 @@ start chromium chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-
     --no-first-run --no-default-browser-check --disable-extensions --disable-sync \
     --disable-background-networking --disable-component-update --disable-default-apps \
     --disable-domain-reliability --disable-client-side-phishing-detection --no-pings \
-    --metrics-recording-only --host-resolver-rules='MAP * ~NOTFOUND' --hide-scrollbars about:blank
+    --metrics-recording-only --host-resolver-rules='MAP * ~NOTFOUND, EXCLUDE 127.0.0.1' --hide-scrollbars about:blank
 DEVTOOLS=$WORK/chrome-profile/DevToolsActivePort
 wait_for "Chromium's DevTools port" 30 test -s "$DEVTOOLS" || die "Chromium did not start"
 say "$(chromium --version 2>/dev/null | head -n 1), DevTools on 127.0.0.1:$(head -n 1 "$DEVTOOLS")"
 
 # Tokens, minted by the proxy's own CLI the way LabOrchestrator would.
-TOKEN=$("$VNC_PROXY" token --secret "$SECRET" --namespace "$NAMESPACE" --vm "$VM" --expires-in 3600)
-EXPIRED_TOKEN=$("$VNC_PROXY" token --secret "$SECRET" --namespace "$NAMESPACE" --vm "$VM" --expires-in -120)
-ALL_TOKENS=("$TOKEN" "$EXPIRED_TOKEN")
+TOKEN=$("$VNC_PROXY" token --secret "$SECRET" --namespace "$NAMESPACE" --vm "$VM" --expires-in 3600) \
+    || die "vnc-proxy token failed"
+EXPIRED_TOKEN=$("$VNC_PROXY" token --secret "$SECRET" --namespace "$NAMESPACE" --vm "$VM" --expires-in=-120) \
+    || die "vnc-proxy token --expires-in=-120 failed"
+TOKENS_FILE=$WORK/tokens    # every token of the run, one a line, for the final log check
+printf '%s\n' "$TOKEN" "$EXPIRED_TOKEN" >"$TOKENS_FILE"
 say "tokens minted with vnc-proxy token for $NAMESPACE/$VM: one valid for 1 h, one expired 2 min ago"
 
 # The token goes after '#', so the static web server's log never sees it (noVNC reads both).
 vnc_lite_url() { echo "http://127.0.0.1:$HTTP_PORT/vnc_lite.html?host=127.0.0.1&port=$PROXY_PORT#&path=$1/$2"; }
 proxy_lines() { wc -l <"$LOGS/proxy.log"; }
 new_proxy_lines() { tail -n +"$(($1 + 1))" "$LOGS/proxy.log"; }
+# proxy_logged_since LINECOUNT PATTERN: the proxy logged a line matching PATTERN after LINECOUNT lines.
+proxy_logged_since() { new_proxy_lines "$1" | grep -q -- "$2"; }
 
 # browser NAME URL EXPECT [cdp.py options]: open URL in a tab, print cdp.py's JSON, leave it in $WORK.
 browser() {
@@ -229,7 +235,7 @@ browser() {
     say "browser saw: $(cat "$WORK/$name.json")"
     return "$rc"
 }
-json() { py -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys.argv[2], {}, {"d": d}); print(v)' "$@"; }
+json() { py -c 'import json,sys; print(eval(sys.argv[2], {"d": json.load(open(sys.argv[1]))}))' "$@"; }
 
 # ---------------------------------------------------------------------------------------------------
 check_xvnc_direct() {
@@ -252,7 +258,7 @@ check_novnc_lite() {
     rect=$(json "$WORK/novnc-lite.json" '",".join(str(round(d["canvas"][k])) for k in ("x","y","width","height"))')
     say "noVNC framebuffer ${fb} drawn at x,y,w,h = $rect in the screenshot $png"
     py "$E2E/helpers.py" colour "$png" "$COLOUR_RGB" --rect "$rect"
-    wait_for "the proxy's session log line" 5 grep -q "vm=$VM .*session started" <(new_proxy_lines "$before")
+    wait_for "the proxy's session log line" 5 proxy_logged_since "$before" "vm=$VM .*session started"
     say "proxy log: $(new_proxy_lines "$before" | grep -m1 'session started')"
 }
 
@@ -268,7 +274,12 @@ check_novnc_example() {
     py "$E2E/helpers.py" colour "$png" "$COLOUR_RGB" --rect "$rect"
 }
 
-CONNECT_PORT=
+# vnc-proxy connect is started once, by the first check that needs it; its port is kept in a file
+# because each check runs in a subshell.
+connect_port() {
+    [ -s "$WORK/connect.port" ] || start_connect >&2
+    cat "$WORK/connect.port"
+}
 start_connect() {
     if ! "$VNC_PROXY" help connect >"$WORK/connect-help.txt" 2>&1; then
         say "vnc-proxy has no 'connect' subcommand; this step needs"
@@ -276,16 +287,18 @@ start_connect() {
         say "vnc-proxy help connect said: $(head -n 3 "$WORK/connect-help.txt" | tr '\n' ' ')"
         return 1
     fi
-    CONNECT_PORT=$(py "$E2E/helpers.py" free-port)
-    start connect "$VNC_PROXY" connect "ws://$PROXY/$TOKEN/$VM" --listen "127.0.0.1:$CONNECT_PORT" --ca-file "$SA/ca.crt"
-    py "$E2E/helpers.py" wait-listen "$CONNECT_PORT" 15
-    say "vnc-proxy connect listens on 127.0.0.1:$CONNECT_PORT for native viewers"
+    local port
+    port=$(py "$E2E/helpers.py" free-port)
+    start connect "$VNC_PROXY" connect "ws://$PROXY/$TOKEN/$VM" --listen "127.0.0.1:$port" --ca-file "$SA/ca.crt"
+    py "$E2E/helpers.py" wait-listen "$port" 15 >&2
+    echo "$port" >"$WORK/connect.port"
+    say "vnc-proxy connect listens on 127.0.0.1:$port for native viewers" >&2
 }
 
 check_vncdo_capture() {
-    start_connect
-    local png=$WORK/shots/vncdo-via-connect.png
-    timeout 30 "$VENV/bin/vncdo" -s "127.0.0.1::$CONNECT_PORT" -t 20 capture "$png"
+    local port png=$WORK/shots/vncdo-via-connect.png
+    port=$(connect_port)
+    timeout 30 "$VENV/bin/vncdo" -s "127.0.0.1::$port" -t 20 capture "$png"
     say "vncdotool through vnc-proxy connect -> proxy -> simulator -> Xvnc captured $png"
     py "$E2E/helpers.py" colour "$png" "$COLOUR_RGB" --size "$GEOMETRY"
 }
@@ -293,18 +306,20 @@ check_vncdo_capture() {
 # A small X client on the VM's display that logs the keys it receives: xev, focused.
 start_key_probe() {
     local name=$1
-    start "$name" xev -display "$XDISPLAY" -geometry 160x120+0+0 -name "$name" -event keyboard
+    # stdbuf: xev's stdout is a file, so make it line-buffered and readable while xev runs.
+    start "$name" stdbuf -oL xev -display "$XDISPLAY" -geometry 160x120+0+0 -name "$name" -event keyboard
     local wid
-    wid=$(timeout 10 xdotool search --sync --onlyvisible --name "^$name\$" | head -n 1)
+    wid=$(DISPLAY=$XDISPLAY timeout 10 xdotool search --sync --onlyvisible --name "^$name\$" | head -n 1)
     [ -n "$wid" ] || { say "the xev window $name did not appear"; return 1; }
     DISPLAY=$XDISPLAY timeout 10 xdotool windowfocus --sync "$wid"
     say "xev ($name, window $wid) has the keyboard focus on $XDISPLAY"
 }
 
 check_keys_vncdo() {
-    [ -n "$CONNECT_PORT" ] || start_connect
-    DISPLAY=$XDISPLAY start_key_probe keys-vncdo
-    timeout 30 "$VENV/bin/vncdo" -s "127.0.0.1::$CONNECT_PORT" -t 20 type vncdotyped
+    local port
+    port=$(connect_port)
+    start_key_probe keys-vncdo
+    timeout 30 "$VENV/bin/vncdo" -s "127.0.0.1::$port" -t 20 type vncdotyped
     say "vncdotool typed 'vncdotyped' through vnc-proxy connect"
     wait_for "xev to log the keys" 10 py "$E2E/helpers.py" xev-keys "$LOGS/keys-vncdo.log" vncdotyped || true
     py "$E2E/helpers.py" xev-keys "$LOGS/keys-vncdo.log" vncdotyped
@@ -312,7 +327,7 @@ check_keys_vncdo() {
 }
 
 check_keys_novnc() {
-    DISPLAY=$XDISPLAY start_key_probe keys-novnc
+    start_key_probe keys-novnc
     browser novnc-keys "$(vnc_lite_url "$TOKEN" "$VM")" connected --keys novnctyped
     say "noVNC (vnc_lite.html in Chromium) typed 'novnctyped' into its canvas"
     wait_for "xev to log the keys" 10 py "$E2E/helpers.py" xev-keys "$LOGS/keys-novnc.log" novnctyped || true
@@ -326,7 +341,7 @@ refused_in_browser() {
     before=$(proxy_lines)
     browser "$name" "$(vnc_lite_url "$token" "$vm")" failed --screenshot "$png"
     say "noVNC status bar: '$(json "$WORK/$name.json" 'd["status"]')' (history: $(json "$WORK/$name.json" 'd["status_history"]')); screenshot $png"
-    wait_for "the proxy's refusal log line" 5 grep -q "outcome=$outcome" <(new_proxy_lines "$before") \
+    wait_for "the proxy's refusal log line" 5 proxy_logged_since "$before" "outcome=$outcome" \
         || { say "no 'outcome=$outcome' in the proxy's new log lines:"; new_proxy_lines "$before"; return 1; }
     local line
     line=$(new_proxy_lines "$before" | grep -m1 "outcome=$outcome")
@@ -349,7 +364,7 @@ check_curl_probe() {
 check_mint_token() {
     py "$ROOT/examples/mint-token.py" --secret "$SECRET" --namespace "$NAMESPACE" --vm "$VM" --proxy "ws://$PROXY" \
         | tee "$WORK/mint-token.out"
-    ALL_TOKENS+=("$(py "$ROOT/examples/mint-token.py" --secret "$SECRET" --namespace "$NAMESPACE" --vm "$VM" --token-only)")
+    py "$ROOT/examples/mint-token.py" --secret "$SECRET" --namespace "$NAMESPACE" --vm "$VM" --token-only >>"$TOKENS_FILE"
 }
 
 check_examples_demo() {
@@ -358,10 +373,10 @@ check_examples_demo() {
 
 check_no_token_in_logs() {
     local t n=0
-    for t in "${ALL_TOKENS[@]}"; do
-        if grep -rqF -e "$t" "$LOGS/proxy.log" "$LOGS/simulator.log"; then say "a token appears in a log"; return 1; fi
+    while read -r t; do
+        if grep -qF -e "$t" "$LOGS/proxy.log" "$LOGS/simulator.log"; then say "a token appears in a log"; return 1; fi
         n=$((n + 1))
-    done
+    done <"$TOKENS_FILE"
     local refused sessions
     refused=$(grep -c 'request refused' "$LOGS/proxy.log" || true)
     sessions=$(grep -c 'session started' "$LOGS/proxy.log" || true)

@@ -102,7 +102,9 @@ final class RelayHandler: ChannelDuplexHandler {
                 self.forward(payload)
             }
         case .ping:
-            guard self.closeState == .open else { return }
+            // A peer that pings but does not read our answers gets no more of them (RFC 6455 §5.5.3
+            // allows answering only the latest ping): a ping flood cannot grow our write buffer.
+            guard self.closeState == .open, context.channel.isWritable else { return }
             context.writeAndFlush(self.wrapOutboundOut(.outgoing(.pong, data: frame.unmaskedData, role: self.peer.ourRole)),
                                   promise: nil)
         case .pong:
