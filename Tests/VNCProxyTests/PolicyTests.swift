@@ -101,11 +101,11 @@ struct PolicyTests {
 
     @Test("A viewer that stops answering pings is disconnected; one that answers stays")
     func keepalive() async throws {
-        try await ProxyHarness.with(adjust: { $0.pingInterval = .milliseconds(400) }) { harness in
+        try await ProxyHarness.with(adjust: { $0.pingInterval = .seconds(2) }) { harness in
             let token = try harness.token()
             // Reading answers pings: this session survives several intervals.
             try await WebSocketClient.withConnection(host: "127.0.0.1", port: harness.port, path: "/\(token)/echo") { session in
-                for round in 0..<8 {
+                for round in 0..<45 {
                     try await session.send([UInt8(round)])
                     do {
                         #expect(try await session.read(count: 1) == [UInt8(round)])
@@ -113,19 +113,21 @@ struct PolicyTests {
                         Issue.record("closed in round \(round): \(session.closeReason ?? "no reason")")
                         throw error
                     }
-                    try await Task.sleep(nanoseconds: 120_000_000)
+                    try await Task.sleep(nanoseconds: 100_000_000)
                 }
             }
-            // Not reading leaves the proxy's ping unanswered.
-            let (code, reason) = try await WebSocketClient.withConnection(
+            // Not reading leaves the proxy's ping unanswered: the proxy ends the session and, after the
+            // close deadline, drops the connection (the client may then see a reset instead of the close).
+            let code = try await WebSocketClient.withConnection(
                 host: "127.0.0.1", port: harness.port, path: "/\(token)/echo"
             ) { session in
-                try await Task.sleep(nanoseconds: 1_500_000_000)
-                let code = try await session.readUntilClose()
-                return (code, session.closeReason)
+                try await Task.sleep(nanoseconds: 6_500_000_000)
+                return try? await session.readUntilClose()
             }
-            #expect(code == .goingAway)
-            #expect(reason == "client did not answer ping")
+            #expect(code == nil || code == .goingAway)
+            #expect(await harness.eventually {
+                harness.logs.all.contains { $0.contains("session ended") && $0.contains("reason=client did not answer ping") }
+            })
         }
     }
 

@@ -35,6 +35,7 @@ DESKTOP=e2e-desktop
 PASSED=0
 FAILED=0
 FAILED_NAMES=()
+SUMMARY_DONE=0
 
 say() { echo "e2e: $*"; }
 die() { say "SETUP FAILED: $*"; exit 1; }
@@ -67,10 +68,23 @@ dump_logs() {
     done
 }
 
+# summary: logs on failure, the work folder, then the closing line `e2e: N passed, M failed`.
+summary() {
+    if [ "$FAILED" -ne 0 ]; then dump_logs; fi
+    say "work folder (logs, screenshots): $WORK"
+    echo "e2e: $PASSED passed, $FAILED failed"
+    SUMMARY_DONE=1
+}
+
 cleanup() {
     local rc=$? pid name
     trap - EXIT INT TERM
-    if [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ]; then dump_logs; fi
+    if [ "$SUMMARY_DONE" -eq 0 ]; then
+        # Setup failed or the run was interrupted: that counts as one more failure.
+        FAILED=$((FAILED + 1))
+        [ "$rc" -ne 0 ] || rc=1
+        summary
+    fi
     # Newest first: viewers, then the proxy, the simulator, the X server.
     tac "$PIDS" 2>/dev/null | while read -r pid name; do
         kill -TERM -- "-$pid" 2>/dev/null || true
@@ -83,7 +97,6 @@ cleanup() {
     done
     while read -r pid name; do kill -KILL -- "-$pid" 2>/dev/null || true; done <"$PIDS"
     rm -rf "$WORK/chrome-profile"
-    say "work folder (logs, screenshots): $WORK"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -235,6 +248,11 @@ browser() {
     say "browser saw: $(cat "$WORK/$name.json")"
     return "$rc"
 }
+# canvas_rect JSON: where noVNC drew the framebuffer in the screenshot, as X,Y,W,H, 2 px in from each
+# edge (the canvas may sit at a fractional offset, so its outermost rows blend with the page).
+canvas_rect() {
+    json "$1" '"%d,%d,%d,%d" % (round(d["canvas"]["x"]) + 2, round(d["canvas"]["y"]) + 2, round(d["canvas"]["width"]) - 4, round(d["canvas"]["height"]) - 4)'
+}
 json() { py -c 'import json,sys; print(eval(sys.argv[2], {"d": json.load(open(sys.argv[1]))}))' "$@"; }
 
 # ---------------------------------------------------------------------------------------------------
@@ -255,7 +273,7 @@ check_novnc_lite() {
     say "noVNC status bar: '$status'"
     fb=$(json "$WORK/novnc-lite.json" '"%dx%d" % (d["canvas"]["fb_width"], d["canvas"]["fb_height"])')
     [ "$fb" = "$GEOMETRY" ] || { say "noVNC framebuffer is $fb, expected $GEOMETRY"; return 1; }
-    rect=$(json "$WORK/novnc-lite.json" '",".join(str(round(d["canvas"][k])) for k in ("x","y","width","height"))')
+    rect=$(canvas_rect "$WORK/novnc-lite.json")
     say "noVNC framebuffer ${fb} drawn at x,y,w,h = $rect in the screenshot $png"
     py "$E2E/helpers.py" colour "$png" "$COLOUR_RGB" --rect "$rect"
     wait_for "the proxy's session log line" 5 proxy_logged_since "$before" "vm=$VM .*session started"
@@ -269,9 +287,13 @@ check_novnc_example() {
     local status rect
     status=$(json "$WORK/examples-novnc.json" 'd["status"]')
     [ "$status" = "Connected to $DESKTOP" ] || { say "status is '$status'"; return 1; }
-    rect=$(json "$WORK/examples-novnc.json" '",".join(str(round(d["canvas"][k])) for k in ("x","y","width","height"))')
+    rect=$(canvas_rect "$WORK/examples-novnc.json")
     say "examples/novnc.html status '$status', framebuffer at $rect in $png"
     py "$E2E/helpers.py" colour "$png" "$COLOUR_RGB" --rect "$rect"
+    # The other form of its parameters: one url=ws://HOST:PORT/TOKEN/VM.
+    browser examples-novnc-url "http://127.0.0.1:$HTTP_PORT/novnc.html#url=ws://$PROXY/$TOKEN/$VM" connected \
+        --wait-rgb "$COLOUR_RGB"
+    say "examples/novnc.html#url=ws://$PROXY/<token>/$VM: '$(json "$WORK/examples-novnc-url.json" 'd["status"]')'"
 }
 
 # vnc-proxy connect is started once, by the first check that needs it; its port is kept in a file
@@ -281,10 +303,12 @@ connect_port() {
     cat "$WORK/connect.port"
 }
 start_connect() {
-    if ! "$VNC_PROXY" help connect >"$WORK/connect-help.txt" 2>&1; then
+    # `vnc-proxy help UNKNOWN` prints the top-level help and exits 0, so look for connect's own usage.
+    "$VNC_PROXY" help connect >"$WORK/connect-help.txt" 2>&1 || true
+    if ! grep -q 'USAGE: vnc-proxy connect ' "$WORK/connect-help.txt"; then
         say "vnc-proxy has no 'connect' subcommand; this step needs"
         say "  vnc-proxy connect ws://127.0.0.1:P/TOKEN/VM --listen 127.0.0.1:PORT"
-        say "vnc-proxy help connect said: $(head -n 3 "$WORK/connect-help.txt" | tr '\n' ' ')"
+        say "vnc-proxy help connect printed no connect usage: $(head -n 3 "$WORK/connect-help.txt" | tr '\n' ' ')"
         return 1
     fi
     local port
@@ -401,5 +425,5 @@ if [ "$FAILED" -ne 0 ]; then
     say "failed checks:"
     for n in "${FAILED_NAMES[@]}"; do say "  - $n"; done
 fi
-echo "e2e: $PASSED passed, $FAILED failed"
+summary
 [ "$FAILED" -eq 0 ]
