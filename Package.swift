@@ -79,6 +79,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(
+            name: "embedding-in-thread",
+            dependencies: ["VNCProxy", "KubeVirtSimulator", "WebSocketSupport"],
+            path: "examples/embedding/InThread"
+        ),
+        .executableTarget(
+            name: "embedding-async",
+            dependencies: ["VNCProxy", "KubeVirtSimulator", "WebSocketSupport"],
+            path: "examples/embedding/StructuredConcurrency"
+        ),
         .testTarget(
             name: "VNCProxyTests",
             dependencies: [

@@ -171,13 +171,18 @@ final class ConsoleHandler: ChannelDuplexHandler {
         }
     }
 
-    /// A `.source` console writes until the channel stops being writable, then waits for writability.
+    /// A `.source` console writes while the channel is writable, then waits for writability.
+    /// Writes are flushed in batches: TLS holds unflushed writes itself, so the channel's writability
+    /// only reflects what has been flushed. A batch per event loop turn keeps the loop responsive.
     private func produce() {
-        guard case .source(let chunk) = self.backend, let context = self.context else { return }
-        while context.channel.isWritable {
+        guard case .source(let chunk) = self.backend, let context = self.context, context.channel.isWritable else { return }
+        for _ in 0..<32 {
             context.write(self.wrapOutboundOut(.outgoing(.binary, data: chunk, role: .server)), promise: nil)
         }
         context.flush()
+        if context.channel.isWritable {
+            context.eventLoop.assumeIsolated().execute { self.produce() }
+        }
     }
 
     // MARK: - TCP backend

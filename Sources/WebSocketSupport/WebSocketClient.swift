@@ -69,7 +69,10 @@ public final class WebSocketClientSession {
             var payload = frame.unmaskedData
             self.buffered.writeBuffer(&payload)
         }
-        return self.buffered.readBytes(length: count)!
+        let bytes = self.buffered.readBytes(length: count)!
+        // Keep the buffer from growing with everything ever read.
+        if self.buffered.readerIndex > 1 << 16 { self.buffered.discardReadBytes() }
+        return bytes
     }
 
     /// Reads until the peer's close frame (or the end of the connection) and returns its code.
