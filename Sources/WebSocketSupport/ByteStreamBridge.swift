@@ -42,6 +42,27 @@ public enum ByteStreamBridge {
         func close() {
             self.context?.close(promise: nil)
         }
+
+        // The channel events both halves handle alike; the subclasses inherit these as their
+        // ChannelHandler implementations.
+        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+        func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+        func channelReadComplete(context: ChannelHandlerContext) {
+            self.partnerHalf?.context?.flush()
+            context.fireChannelReadComplete()
+        }
+
+        func read(context: ChannelHandlerContext) { self.holdOrRead(context) }
+
+        func channelWritabilityChanged(context: ChannelHandlerContext) {
+            if context.channel.isWritable { self.partnerHalf?.resumeReading() }
+            context.fireChannelWritabilityChanged()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: Error) {
+            context.close(promise: nil)
+        }
     }
 
     fileprivate final class StreamHalf: Half, ChannelDuplexHandler {
@@ -54,32 +75,13 @@ public enum ByteStreamBridge {
             set { self.partnerHalf = newValue }
         }
 
-        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-        func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
-
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             self.partner?.send(self.unwrapInboundIn(data))
-        }
-
-        func channelReadComplete(context: ChannelHandlerContext) {
-            self.partner?.context?.flush()
-            context.fireChannelReadComplete()
-        }
-
-        func read(context: ChannelHandlerContext) { self.holdOrRead(context) }
-
-        func channelWritabilityChanged(context: ChannelHandlerContext) {
-            if context.channel.isWritable { self.partner?.resumeReading() }
-            context.fireChannelWritabilityChanged()
         }
 
         func channelInactive(context: ChannelHandlerContext) {
             self.partner?.sendClose()
             context.fireChannelInactive()
-        }
-
-        func errorCaught(context: ChannelHandlerContext, error: Error) {
-            context.close(promise: nil)
         }
 
         func write(_ bytes: ByteBuffer) {
@@ -102,9 +104,6 @@ public enum ByteStreamBridge {
             set { self.partnerHalf = newValue }
         }
 
-        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-        func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
-
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let frame = self.unwrapInboundIn(data)
             switch frame.opcode {
@@ -126,25 +125,9 @@ public enum ByteStreamBridge {
             }
         }
 
-        func channelReadComplete(context: ChannelHandlerContext) {
-            self.partner?.context?.flush()
-            context.fireChannelReadComplete()
-        }
-
-        func read(context: ChannelHandlerContext) { self.holdOrRead(context) }
-
-        func channelWritabilityChanged(context: ChannelHandlerContext) {
-            if context.channel.isWritable { self.partner?.resumeReading() }
-            context.fireChannelWritabilityChanged()
-        }
-
         func channelInactive(context: ChannelHandlerContext) {
             self.partner?.close()
             context.fireChannelInactive()
-        }
-
-        func errorCaught(context: ChannelHandlerContext, error: Error) {
-            context.close(promise: nil)
         }
 
         func send(_ bytes: ByteBuffer) {
