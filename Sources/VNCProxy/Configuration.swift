@@ -62,6 +62,8 @@ extension WebsocketProxy {
         public var requireOrigin: Bool
         /// Addresses of reverse proxies whose `X-Forwarded-For` is believed, for logs and per-client limits.
         public var trustedProxies: [String]
+        /// Take the token from `X-Auth-Request-Token` when the request comes from a trusted proxy.
+        public var trustAuthRequestHeader: Bool
 
         public static let defaultAPIPathTemplate =
             "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstances/{vmi_name}/vnc"
@@ -95,7 +97,8 @@ extension WebsocketProxy {
             maxRequestsPerSecondPerClient: Int? = nil,
             allowedOrigins: [String] = [],
             requireOrigin: Bool = false,
-            trustedProxies: [String] = []
+            trustedProxies: [String] = [],
+            trustAuthRequestHeader: Bool = false
         ) {
             self.remoteURL = remoteURL
             self.apiPathTemplate = apiPathTemplate
@@ -125,6 +128,7 @@ extension WebsocketProxy {
             self.allowedOrigins = allowedOrigins
             self.requireOrigin = requireOrigin
             self.trustedProxies = trustedProxies
+            self.trustAuthRequestHeader = trustAuthRequestHeader
         }
     }
 }

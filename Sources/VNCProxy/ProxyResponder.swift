@@ -17,6 +17,8 @@ struct ProxyResponder: UpgradeResponder {
     let rateLimiter: RequestRateLimiter?
     let originPolicy: OriginPolicy
     let clientAddresses: ClientAddressResolver
+    /// Whether `X-Auth-Request-Token` is taken from trusted proxies (an auth ingress in front of us).
+    let trustAuthHeader: Bool
     let closeTimeout: TimeAmount
     let sessionPolicy: SessionSupervisor.Policy
     let enforceTokenExpiry: Bool
@@ -50,7 +52,7 @@ struct ProxyResponder: UpgradeResponder {
             clientAddress: client,
             logger: self.logger)
         let boundSession = NIOLoopBound(session, eventLoop: eventLoop)
-        let chosen = request.offeredSubprotocols.first { Self.clientSubprotocols.contains($0) }
+        let chosen = TokenSource.realSubprotocols(request.offeredSubprotocols).first { Self.clientSubprotocols.contains($0) }
         var policy = self.sessionPolicy
         if self.enforceTokenExpiry { policy.tokenExpiry = admitted.claims.exp }
         let policyForSession = policy
@@ -88,9 +90,13 @@ struct ProxyResponder: UpgradeResponder {
         guard origins.count <= 1, self.originPolicy.allows(origin: origins.first) else {
             throw ProxyError(.forbidden, "origin_not_allowed", "this page's origin may not open consoles")
         }
+        let headerToken = self.trustAuthHeader && self.clientAddresses.isTrusted(peer: request.remoteAddress)
+            ? request.head.headers[TokenSource.authHeader].first : nil
+        let token = try TokenSource.select(
+            path: route.token, subprotocol: try TokenSource.fromSubprotocols(request.offeredSubprotocols), header: headerToken)
         let claims: TokenClaims
         do {
-            claims = try self.verifier.verify(route.token)
+            claims = try self.verifier.verify(token)
         } catch {
             throw error.proxyError
         }

@@ -39,6 +39,9 @@ public final class WebsocketProxy: Sendable {
     public init(configuration: Configuration, logger: Logger = Logger(label: "vnc-proxy")) throws {
         guard !configuration.secretKey.isEmpty else { throw ConfigurationError("the secret key must not be empty") }
         guard (0...65535).contains(configuration.port) else { throw ConfigurationError("port must be 0...65535") }
+        if configuration.trustAuthRequestHeader && configuration.trustedProxies.isEmpty {
+            throw ConfigurationError("trusting X-Auth-Request-Token needs the trusted proxy addresses it may come from")
+        }
         guard (1024...(64 << 20)).contains(configuration.maxFrameSize) else {
             throw ConfigurationError("max frame size must be between 1 KiB and 64 MiB")
         }
@@ -178,6 +181,7 @@ public final class WebsocketProxy: Sendable {
             rateLimiter: configuration.maxRequestsPerSecondPerClient.map(RequestRateLimiter.init(requestsPerSecond:)),
             originPolicy: OriginPolicy(allowed: configuration.allowedOrigins, requireOrigin: configuration.requireOrigin),
             clientAddresses: ClientAddressResolver(trustedProxies: configuration.trustedProxies),
+            trustAuthHeader: configuration.trustAuthRequestHeader,
             closeTimeout: configuration.closeTimeout,
             sessionPolicy: .init(pingInterval: configuration.pingInterval, idleTimeout: configuration.idleTimeout,
                                  maxDuration: configuration.maxSessionDuration),

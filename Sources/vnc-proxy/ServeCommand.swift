@@ -88,6 +88,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A reverse proxy address whose X-Forwarded-For is trusted. Repeatable.")
     var trustedProxy: [String] = []
 
+    @Flag(help: "Take the token from X-Auth-Request-Token, only from --trusted-proxy addresses.")
+    var trustAuthHeader = false
+
     func run() async throws {
         let logger = LoggingSetup.bootstrap(levelName: self.logLevel ?? Environment.string("LOGLEVEL"))
         let configuration: WebsocketProxy.Configuration
@@ -146,7 +149,8 @@ struct ServeCommand: AsyncParsableCommand {
             maxRequestsPerSecondPerClient: self.maxRequestsPerSecond > 0 ? self.maxRequestsPerSecond : nil,
             allowedOrigins: self.allowedOrigin,
             requireOrigin: self.requireOrigin,
-            trustedProxies: self.trustedProxy)
+            trustedProxies: self.trustedProxy,
+            trustAuthRequestHeader: self.trustAuthHeader)
     }
 
     /// Whole seconds from a flag; 0 (or less) means the policy is off.

@@ -39,7 +39,8 @@ struct FuzzTests {
                     if let route = try ProxyRoute.parse(uri: path, prefix: prefix) {
                         accepted += 1
                         #expect(KubernetesName.isValidLabel(route.vmName), "\(path.debugDescription)")
-                        #expect(!route.token.contains("/") && !route.token.contains("%"), "\(path.debugDescription)")
+                        let token = route.token ?? ""
+                        #expect(!token.contains("/") && !token.contains("%"), "\(path.debugDescription)")
                     } else {
                         unrouted += 1
                     }

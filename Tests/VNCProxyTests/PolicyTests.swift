@@ -1,4 +1,5 @@
 import Foundation
+import KubeVirtSimulator
 import NIOCore
 import NIOWebSocket
 import Testing
@@ -167,6 +168,74 @@ struct PolicyTests {
             _ = try await Self.upgradeStatus(harness, path: "/x.y.z/vm1", headers: ["X-Forwarded-For: 203.0.113.9"])
             #expect(harness.logs.all.contains { $0.contains("client=127.0.0.1") })
             #expect(!harness.logs.all.contains { $0.contains("203.0.113.9") })
+        }
+    }
+}
+
+@Suite("Tokens outside the URL")
+struct TokenSourceTests {
+    static func bearerProtocol(_ token: String) -> String {
+        "base64url.bearer.authorization.k8s.io." + RejectionTests.b64url(Data(token.utf8))
+    }
+
+    @Test("The Kubernetes bearer subprotocol carries the token; it is never echoed, nor logged")
+    func subprotocolToken() async throws {
+        try await ProxyHarness.with(adjust: { $0.hostPathPrefix = "console" }) { harness in
+            let token = try harness.token()
+            let chosen = try await WebSocketClient.withConnection(
+                host: "127.0.0.1", port: harness.port, path: "/console/vm1",
+                subprotocols: ["binary", Self.bearerProtocol(token)]
+            ) { session in
+                let width = try await RFBProbe.run(on: session).width
+                return (width, session.subprotocol)
+            }.1
+            #expect(chosen == "binary")
+            let alone = try await RawHTTP.exchange(port: harness.port, RawHTTP.upgradeRequest(
+                path: "/console/vm1", extraHeaders: ["Sec-WebSocket-Protocol: \(Self.bearerProtocol(token))"]))
+            #expect(alone.status == 101)
+            #expect(!alone.raw.lowercased().contains("sec-websocket-protocol"), "the token protocol is never echoed")
+            let signature = String(token.split(separator: ".")[2])
+            #expect(!harness.logs.all.contains { $0.contains(signature) })
+        }
+    }
+
+    @Test("Token refusals through the subprotocol", arguments: [
+        ("no token at all", [String](), 401, "token_missing"),
+        ("not base64", ["base64url.bearer.authorization.k8s.io.!!!"], 401, "token_malformed"),
+        ("two bearer protocols", ["base64url.bearer.authorization.k8s.io.YQ", "base64url.bearer.authorization.k8s.io.Yg"], 401, "token_malformed"),
+    ])
+    func subprotocolRefusals(name: String, protocols: [String], status: Int, error: String) async throws {
+        try await ProxyHarness.with { harness in
+            let headers = protocols.isEmpty ? [] : ["Sec-WebSocket-Protocol: \(protocols.joined(separator: ", "))"]
+            let response = try await RawHTTP.exchange(port: harness.port, RawHTTP.upgradeRequest(path: "/vm1", extraHeaders: headers))
+            #expect(response.status == status, "\(name)")
+            #expect(response.errorCode == error, "\(name)")
+        }
+    }
+
+    @Test("A token in both the path and the subprotocol is refused as ambiguous")
+    func ambiguous() async throws {
+        try await ProxyHarness.with { harness in
+            let token = try harness.token()
+            let response = try await RawHTTP.exchange(port: harness.port, RawHTTP.upgradeRequest(
+                path: "/\(token)/vm1", extraHeaders: ["Sec-WebSocket-Protocol: binary, \(Self.bearerProtocol(token))"]))
+            #expect(response.status == 400)
+            #expect(response.errorCode == "token_ambiguous")
+        }
+    }
+
+    @Test("X-Auth-Request-Token is used only when enabled and from a trusted proxy")
+    func authHeader() async throws {
+        try await ProxyHarness.with(adjust: { $0.trustedProxies = ["127.0.0.1"]; $0.trustAuthRequestHeader = true }) { harness in
+            let response = try await RawHTTP.exchange(port: harness.port, RawHTTP.upgradeRequest(
+                path: "/vm1", extraHeaders: ["X-Auth-Request-Token: \(try harness.token())"]))
+            #expect(response.status == 101)
+        }
+        try await ProxyHarness.with { harness in
+            let response = try await RawHTTP.exchange(port: harness.port, RawHTTP.upgradeRequest(
+                path: "/vm1", extraHeaders: ["X-Auth-Request-Token: \(try harness.token())"]))
+            #expect(response.status == 401)
+            #expect(response.errorCode == "token_missing")
         }
     }
 }

@@ -33,7 +33,8 @@ struct RejectionTests {
     static let cases: [Case] = [
         Case(name: "unknown route", path: { _ in "/" }, status: 404, error: "not_found"),
         Case(name: "too many segments", path: { "/x/\(try $0.token())/vm1" }, status: 404, error: "not_found"),
-        Case(name: "token only", path: { "/\(try $0.token())" }, status: 404, error: "not_found"),
+        Case(name: "token only, taken for a VM name", path: { "/\(try $0.token())" }, status: 400, error: "invalid_vm_name"),
+        Case(name: "VM without any token", path: { _ in "/vm1" }, status: 401, error: "token_missing"),
         Case(name: "empty token segment", path: { _ in "//vm1" }, status: 401, error: "token_malformed"),
         Case(name: "garbage token", path: { _ in "/not-a-jwt/vm1" }, status: 401, error: "token_malformed"),
         Case(name: "percent in token", path: { _ in "/a%2Eb.c/vm1" }, status: 401, error: "token_malformed"),

@@ -9,6 +9,10 @@ struct ClientAddressResolver: Sendable {
         self.trustedProxies = Set(trustedProxies)
     }
 
+    func isTrusted(peer: SocketAddress?) -> Bool {
+        peer?.ipAddress.map(self.trustedProxies.contains) ?? false
+    }
+
     /// The rightmost address in the chain that is not one of our trusted proxies.
     func resolve(peer: SocketAddress?, headers: HTTPHeaders) -> String {
         let peerIP = peer?.ipAddress ?? "unknown"

@@ -1,6 +1,8 @@
-/// The proxy's one route, `[/PREFIX]/TOKEN/VMNAME`, taken apart.
+/// The proxy's route taken apart: `[/PREFIX]/TOKEN/VMNAME`, or `[/PREFIX]/VMNAME` when the token
+/// travels in a subprotocol or a trusted header instead of the URL.
 struct ProxyRoute: Sendable, Equatable {
-    var token: Substring
+    /// nil when the path carries no token.
+    var token: Substring?
     var vmName: Substring
 
     /// The longest token accepted in a path; LabOrchestrator tokens are a few hundred bytes.
@@ -14,17 +16,27 @@ struct ProxyRoute: Sendable, Equatable {
         let path = uri.prefix { $0 != "?" && $0 != "#" }
         guard path.first == "/" else { return nil }
         let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        guard segments.count == prefix.count + 2, segments.starts(with: prefix) else { return nil }
-        let token = segments[prefix.count]
-        let vmName = segments[prefix.count + 1]
-        guard !token.isEmpty, token.utf8.count <= Self.maxTokenLength,
-              token.utf8.allSatisfy(Self.isTokenByte) else {
-            throw ProxyError(.unauthorized, "token_malformed", "the token segment is not a JWT")
+        guard segments.starts(with: prefix), [prefix.count + 1, prefix.count + 2].contains(segments.count) else {
+            return nil
+        }
+        let vmName = segments[segments.count - 1]
+        // `/` or `/PREFIX/` names nothing.
+        if vmName.isEmpty && segments.count == prefix.count + 1 { return nil }
+        let token = segments.count == prefix.count + 2 ? segments[prefix.count] : nil
+        if let token {
+            try Self.checkToken(token)
         }
         guard KubernetesName.isValidLabel(vmName) else {
             throw ProxyError(.badRequest, "invalid_vm_name", "the VM name must be an RFC 1123 label")
         }
         return ProxyRoute(token: token, vmName: vmName)
+    }
+
+    /// A JWT's shape and size, before any decoding.
+    static func checkToken(_ token: some StringProtocol) throws(ProxyError) {
+        guard !token.isEmpty, token.utf8.count <= Self.maxTokenLength, token.utf8.allSatisfy(Self.isTokenByte) else {
+            throw ProxyError(.unauthorized, "token_malformed", "the token segment is not a JWT")
+        }
     }
 
     /// Splits a configured prefix such as `/ws_proxy/` into its segments.
