@@ -94,7 +94,11 @@ struct ServeProcessTests {
                     }
                 }
                 // Every session has relayed its bytes and is still open: now drain.
-                while ready.withLockedValue({ $0 }) < count { try await Task.sleep(nanoseconds: 20_000_000) }
+                // Bounded: a session that failed never becomes ready, and the test must end anyway.
+                let deadline = Date().addingTimeInterval(120)
+                while ready.withLockedValue({ $0 }) < count && Date() < deadline {
+                    try await Task.sleep(nanoseconds: 20_000_000)
+                }
                 let status = await serve.terminate()
                 #expect(status == 0, "exit status after SIGTERM")
                 return try await group.reduce(into: [(Bool, UInt16?)]()) { $0.append($1) }
