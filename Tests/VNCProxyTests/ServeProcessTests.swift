@@ -39,6 +39,11 @@ struct ServeProcessTests {
             self.port = try #require(port, "vnc-proxy serve did not start: \(self.output.withLockedValue { $0 })")
         }
 
+        deinit {
+            // A test that failed before its SIGTERM must not leave the proxy running.
+            if self.process.isRunning { self.process.terminate() }
+        }
+
         var log: String { self.output.withLockedValue { $0 } }
 
         /// Resident memory of the proxy process, from /proc.
