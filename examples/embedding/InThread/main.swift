@@ -23,8 +23,10 @@ let address = try proxy.runInThread()  // returns once listening
 print("proxy listening on port \(address.port!)")
 
 let token = try TokenSigner(secret: secret).sign(namespace: "lab", vmNames: ["ubuntu"], lifetime: 60)
+// This thread blocks below, so the viewer runs detached: a plain Task would inherit the main actor
+// and wait for this very thread.
 let semaphore = DispatchSemaphore(value: 0)
-Task {
+Task.detached {
     let greeting = try await Viewer.greeting(port: address.port!, path: "/\(token)/ubuntu")
     print("the VM said: \(greeting)")
     semaphore.signal()
