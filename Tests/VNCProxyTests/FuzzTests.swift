@@ -28,11 +28,13 @@ struct FuzzTests {
     }
 
     @Test("Router: random and mutated paths never crash, and every accepted route is safe")
-    func router() {
+    func router() async {
         var generator = SeededGenerator(seed: 1123)
         let seeds = ["/a.b.c/vm1", "/ws_proxy/a.b.c/vm1", "/eyJ.eyJ.sig/ubuntu-2"].map { Array($0.utf8) }
         var accepted = 0, refused = 0, unrouted = 0
-        for _ in 0..<Self.budget {
+        for iteration in 0..<Self.budget {
+            // Seconds of CPU: yield now and then, or the parallel tests' timers starve on the cooperative pool.
+            if iteration % 500 == 0 { await Task.yield() }
             let path = String(decoding: Self.mutate(seeds.randomElement(using: &generator)!, using: &generator), as: UTF8.self)
             for prefix in [[], ["ws_proxy"]] as [[Substring]] {
                 do {
@@ -55,7 +57,7 @@ struct FuzzTests {
     }
 
     @Test("Verifier: mutated tokens never crash, and only untouched signed tokens verify")
-    func verifier() throws {
+    func verifier() async throws {
         var generator = SeededGenerator(seed: 4242)
         let secret = "fuzz-secret"
         let signer = TokenSigner(secret: secret)
@@ -63,7 +65,8 @@ struct FuzzTests {
         let valid = try (0..<8).map { try signer.sign(namespace: "ns-\($0)", vmNames: ["vm\($0)"], lifetime: 600) }
         let validSet = Set(valid)
         var verified = 0, outcomes: [String: Int] = [:]
-        for _ in 0..<Self.budget {
+        for iteration in 0..<Self.budget {
+            if iteration % 500 == 0 { await Task.yield() }
             let token = String(decoding: Self.mutate(Array(valid.randomElement(using: &generator)!.utf8), using: &generator), as: UTF8.self)
             do {
                 _ = try verifier.verify(token)
