@@ -8,17 +8,19 @@ import Testing
 struct ConnectBridgeTests {
     /// Starts `vnc-proxy connect`, waits for its listening line, and returns the process and its port.
     static func startBridge(url: String, token: String) async throws -> (Process, Pipe, Int) {
-        let port = try await UpstreamTests.unusedPort()
         let process = Process()
         process.executableURL = CLITests.binary
-        process.arguments = ["connect", url, "--token", token, "--listen", "127.0.0.1:\(port)"]
+        // Port 0: the bridge picks a free port and prints it (a port probed free beforehand can be taken
+        // by another test's connections before the bridge binds it).
+        process.arguments = ["connect", url, "--token", token, "--listen", "127.0.0.1:0"]
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        let line = try await offCooperativePool { output.fileHandleForReading.availableData }
-        #expect(String(decoding: line, as: UTF8.self).contains("listening on 127.0.0.1:\(port)"))
-        return (process, errors, port)
+        let line = String(decoding: try await offCooperativePool { output.fileHandleForReading.availableData }, as: UTF8.self)
+        let port = line.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression)
+            .flatMap { Int(line[$0].split(separator: ":").last ?? "") }
+        return (process, errors, try #require(port, "no listening line: \(line)"))
     }
 
     /// Reads from a plain TCP connection, as a VNC viewer does.

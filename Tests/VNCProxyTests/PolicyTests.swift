@@ -102,7 +102,9 @@ struct PolicyTests {
 
     @Test("A viewer that stops answering pings is disconnected; one that answers stays")
     func keepalive() async throws {
-        try await ProxyHarness.with(adjust: { $0.pingInterval = .seconds(2) }) { harness in
+        // Wide intervals: when the whole suite starts, dozens of harnesses generate certificates at once on
+        // 2 cores, and a viewer's task can wait seconds to be scheduled; that is not what is tested here.
+        try await ProxyHarness.with(adjust: { $0.pingInterval = .seconds(5) }) { harness in
             let token = try harness.token()
             // Reading answers pings: this session survives several intervals.
             try await WebSocketClient.withConnection(host: "127.0.0.1", port: harness.port, path: "/\(token)/echo") { session in
@@ -114,7 +116,7 @@ struct PolicyTests {
                         Issue.record("closed in round \(round): \(session.closeReason ?? "no reason")")
                         throw error
                     }
-                    try await Task.sleep(nanoseconds: 100_000_000)
+                    try await Task.sleep(nanoseconds: 250_000_000)
                 }
             }
             // Not reading leaves the proxy's ping unanswered: the proxy ends the session and, after the
@@ -122,7 +124,7 @@ struct PolicyTests {
             let code = try await WebSocketClient.withConnection(
                 host: "127.0.0.1", port: harness.port, path: "/\(token)/echo"
             ) { session in
-                try await Task.sleep(nanoseconds: 6_500_000_000)
+                try await Task.sleep(nanoseconds: 12_000_000_000)
                 return try? await session.readUntilClose()
             }
             #expect(code == nil || code == .goingAway)
