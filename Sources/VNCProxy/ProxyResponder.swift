@@ -28,7 +28,6 @@ struct ProxyResponder: UpgradeResponder {
     private struct Admitted {
         var route: ProxyRoute
         var claims: TokenClaims
-        var client: String
         var ticket: SessionLimiter.Ticket
     }
 
@@ -103,7 +102,7 @@ struct ProxyResponder: UpgradeResponder {
         guard claims.allows(vmName: route.vmName) else { throw TokenError.vmNotAllowed.proxyError }
         let vmKey = claims.labInstance.namespaceName + "/" + route.vmName
         let ticket = try self.limiter.acquire(subject: claims.id.description, vm: vmKey).get()
-        return Admitted(route: route, claims: claims, client: client, ticket: ticket)
+        return Admitted(route: route, claims: claims, ticket: ticket)
     }
 
     /// A 401 from the API server may mean the kubelet rotated our token between read and use:
