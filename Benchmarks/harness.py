@@ -117,6 +117,16 @@ class Harness:
         self.notes = []
         self.logf = open(os.path.join(self.work, "harness.log"), "w")
 
+    def peer_threads(self):
+        """One event loop per CPU the peer may run on, as nginx runs one worker per CPU."""
+        if self.args.no_pin:
+            return os.cpu_count() or 1
+        count = 0
+        for part in self.args.peer_cpus.split(","):
+            low, _, high = part.partition("-")
+            count += int(high or low) - int(low) + 1
+        return count
+
     def pin(self, cpus):
         if not self.args.no_pin and shutil.which("taskset"):
             return ["taskset", "-c", cpus]
@@ -156,7 +166,8 @@ class Harness:
             command = pin + [self.args.vnc_proxy, "serve", "--secret-key", SECRET,
                              "--remote-url", f"wss://127.0.0.1:{self.upstream_port}",
                              "--ca-file", self.ca_file, "--token-file", self.token_file,
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                             "--threads", str(self.peer_threads())]
         elif name in ("nginx", "nginx-noreuse"):
             conf = self.nginx_conf(port, session_reuse=(name == "nginx"))
             command = pin + ["nginx", "-p", self.work, "-c", conf]
@@ -567,8 +578,8 @@ class Report:
         notes.append("Handshakes: direct is no ceiling there: the load generator's TLS client handshakes share CPU 0 with "
                      "the upstream's TLS server handshakes, so CPU 0 saturates first; the proxies' client legs are plain ws. "
                      "Sessions per peer CPU-second (rate / peer CPU) is the peer's cost per session whatever limited the run.")
-        notes.append("The vnc-proxy CLI sizes its event loop group by `System.coreCount`, which counts the machine's "
-                     "cores, not the `taskset` mask: under pinning it runs 2 loops on 1 core.")
+        notes.append("vnc-proxy runs `--threads` equal to the CPUs of its `taskset` mask (one event loop per CPU), "
+                     "as nginx runs one worker per CPU.")
         out += [f"- {n}" for n in notes]
         out.append("")
         return "\n".join(out)

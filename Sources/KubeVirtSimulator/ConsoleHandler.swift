@@ -75,13 +75,13 @@ final class ConsoleHandler: ChannelDuplexHandler {
         }
         switch frame.opcode {
         case .binary, .continuation:
-            self.viewerSent(frame.unmaskedData, context: context)
+            self.viewerSent(frame.payload, context: context)
         case .text:
             break  // virt-handler ignores text messages
         case .ping:
-            context.writeAndFlush(self.wrapOutboundOut(.outgoing(.pong, data: frame.unmaskedData, role: .server)), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(.outgoing(.pong, data: frame.payload, role: .server)), promise: nil)
         case .connectionClose:
-            var payload = frame.unmaskedData
+            var payload = frame.payload
             let code = payload.readWebSocketErrorCode() ?? .normalClosure
             self.close(code: code, reason: "", context: context)
         default:

@@ -108,15 +108,15 @@ public enum ByteStreamBridge {
             let frame = self.unwrapInboundIn(data)
             switch frame.opcode {
             case .binary, .text, .continuation:
-                self.partner?.write(frame.unmaskedData)
+                self.partner?.write(frame.payload)
             case .ping:
-                context.writeAndFlush(self.wrapOutboundOut(.outgoing(.pong, data: frame.unmaskedData, role: self.role)),
+                context.writeAndFlush(self.wrapOutboundOut(.outgoing(.pong, data: frame.payload, role: self.role)),
                                       promise: nil)
             case .connectionClose:
                 // Echo once, then end both connections: the viewer sees its TCP connection close.
                 if !self.closeSent {
                     self.closeSent = true
-                    context.writeAndFlush(self.wrapOutboundOut(.outgoing(.connectionClose, data: frame.unmaskedData, role: self.role)),
+                    context.writeAndFlush(self.wrapOutboundOut(.outgoing(.connectionClose, data: frame.payload, role: self.role)),
                                           promise: nil)
                 }
                 context.close(promise: nil)

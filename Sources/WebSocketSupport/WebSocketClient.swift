@@ -45,11 +45,11 @@ public final class WebSocketClientSession {
             switch frame.opcode {
             case .ping:
                 // Best effort: when the server is already closing, its close frame is still to be read.
-                try? await self.send(frame: .outgoing(.pong, data: frame.unmaskedData, role: .client))
+                try? await self.send(frame: .outgoing(.pong, data: frame.payload, role: .client))
             case .pong:
                 continue
             case .connectionClose:
-                var payload = frame.unmaskedData
+                var payload = frame.payload
                 self.closeCode = payload.readWebSocketErrorCode()
                 self.closeReason = payload.readString(length: payload.readableBytes)
                 return frame
@@ -66,7 +66,7 @@ public final class WebSocketClientSession {
             guard let frame = try await self.nextFrame(), frame.opcode != .connectionClose else {
                 throw WebSocketClientError.closedBeforeData(received: self.buffered.readableBytes, code: self.closeCode)
             }
-            var payload = frame.unmaskedData
+            var payload = frame.payload
             self.buffered.writeBuffer(&payload)
         }
         let bytes = self.buffered.readBytes(length: count)!

@@ -14,7 +14,7 @@ extension ChannelPipeline.SynchronousOperations {
     /// make us buffer.
     public func addWebSocketCodec(maxFrameSize: Int) throws {
         try self.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrameSize)))
-        try self.addHandler(WebSocketFrameEncoder())
+        try self.addHandler(MaskingFrameEncoder())
     }
 }
 

@@ -52,6 +52,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds sessions get to close when the proxy stops.")
     var drainTimeout = 10
 
+    @Option(help: "Event loop threads; 0: one per core [THREADS].")
+    var threads: Int?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical [LOGLEVEL].")
     var logLevel: String?
 
@@ -139,6 +142,10 @@ struct ServeCommand: AsyncParsableCommand {
             requestTimeout: .seconds(Int64(self.handshakeTimeout)),
             upstreamConnectTimeout: .seconds(Int64(self.handshakeTimeout)),
             closeTimeout: .seconds(Int64(self.drainTimeout)),
+            threads: try self.threads ?? Environment.string("THREADS").map {
+                guard let threads = Int($0), threads >= 0 else { throw StartupError(description: "THREADS must be a count, got \($0)") }
+                return threads
+            } ?? 0,
             pingInterval: Self.seconds(self.pingInterval),
             idleTimeout: Self.seconds(self.idleTimeout),
             maxSessionDuration: Self.seconds(self.maxSessionSeconds),

@@ -94,7 +94,7 @@ final class RelayHandler: ChannelDuplexHandler {
         case .binary, .text, .continuation:
             guard self.closeState == .open else { return }
             self.inFragmentedMessage = !frame.fin
-            let payload = frame.unmaskedData
+            let payload = frame.payload
             guard payload.readableBytes > 0 else { return }
             if self.partner == nil {
                 self.parked.append(payload)
@@ -105,7 +105,7 @@ final class RelayHandler: ChannelDuplexHandler {
             // A peer that pings but does not read our answers gets no more of them (RFC 6455 §5.5.3
             // allows answering only the latest ping): a ping flood cannot grow our write buffer.
             guard self.closeState == .open, context.channel.isWritable else { return }
-            context.writeAndFlush(self.wrapOutboundOut(.outgoing(.pong, data: frame.unmaskedData, role: self.peer.ourRole)),
+            context.writeAndFlush(self.wrapOutboundOut(.outgoing(.pong, data: frame.payload, role: self.peer.ourRole)),
                                   promise: nil)
         case .pong:
             self.awaitingPong = false
@@ -203,7 +203,7 @@ final class RelayHandler: ChannelDuplexHandler {
 
     /// The close handshake: answer a close we did not start, forward it to the partner with its code.
     private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
-        var payload = frame.unmaskedData
+        var payload = frame.payload
         let code: WebSocketErrorCode?
         switch payload.readableBytes {
         case 0:
