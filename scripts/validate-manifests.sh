@@ -230,13 +230,16 @@ if dep is not None:
 
         ports = {p.get("containerPort") for p in c.get("ports") or []}
         port_names = {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}
-        check(ports == {5001}, f"Deployment: container must expose exactly port 5001, got {ports}")
+        check(ports == {5001, 9090}, f"Deployment: container must expose exactly ports 5001 and 9090 (admin), got {ports}")
+        env_values = {e.get("name"): str(e.get("value")) for e in c.get("env") or []}
+        check(env_values.get("ADMIN_PORT") == "9090" and port_names.get("admin") == 9090,
+              "Deployment: ADMIN_PORT must be 9090, the container port named admin")
         for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             get = (c.get(probe) or {}).get("httpGet") or {}
             port = get.get("port")
             port = port_names.get(port, port)
-            check(get.get("path") == path and port == 5001,
-                  f"Deployment: {probe} must be httpGet {path} on port 5001, got {get}")
+            check(get.get("path") == path and port == 9090,
+                  f"Deployment: {probe} must be httpGet {path} on the admin port 9090, got {get}")
         res = c.get("resources") or {}
         for section in ("requests", "limits"):
             for r in ("cpu", "memory"):
@@ -276,7 +279,7 @@ if dep is not None:
         check(set(np["spec"].get("policyTypes") or []) == {"Ingress", "Egress"},
               "NetworkPolicy: policyTypes must be Ingress and Egress")
         in_ports = {p.get("port") for r in np["spec"].get("ingress") or [] for p in r.get("ports") or []}
-        check(in_ports == {5001}, f"NetworkPolicy: ingress must allow only port 5001, got {in_ports}")
+        check(in_ports == {5001, 9090}, f"NetworkPolicy: ingress must allow only ports 5001 and 9090, got {in_ports}")
         out_ports = {p.get("port") for r in np["spec"].get("egress") or [] for p in r.get("ports") or []}
         check(out_ports == {443, 6443, 53},
               f"NetworkPolicy: egress must allow 443, 6443 and 53, got {out_ports}")

@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOCore
 
 extension WebsocketProxy {
@@ -65,6 +66,18 @@ extension WebsocketProxy {
         /// Take the token from `X-Auth-Request-Token` when the request comes from a trusted proxy.
         public var trustAuthRequestHeader: Bool
 
+        /// A second listener for `/healthz`, `/readyz` and `/metrics` only; when set, `/metrics` leaves the
+        /// main port (which may face the internet). nil: probes and metrics on the main port.
+        public var adminPort: Int?
+        /// Address of the admin listener; nil: the main `host`.
+        public var adminHost: String?
+        /// Where metrics go. nil: a Prometheus registry of the proxy's own, served at `/metrics`.
+        /// An app with its own metrics backend passes that backend's factory; no `/metrics` is served then.
+        public var metricsFactory: (any MetricsFactory)?
+        /// On stop, how long `/readyz` answers 503 (and new upgrades 503) before the listener closes,
+        /// so load balancers take this instance out first. Then sessions get `closeTimeout` to close.
+        public var shutdownDelay: TimeAmount
+
         public static let defaultAPIPathTemplate =
             "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstances/{vmi_name}/vnc"
         public static let serviceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -98,7 +111,11 @@ extension WebsocketProxy {
             allowedOrigins: [String] = [],
             requireOrigin: Bool = false,
             trustedProxies: [String] = [],
-            trustAuthRequestHeader: Bool = false
+            trustAuthRequestHeader: Bool = false,
+            adminPort: Int? = nil,
+            adminHost: String? = nil,
+            metricsFactory: (any MetricsFactory)? = nil,
+            shutdownDelay: TimeAmount = .zero
         ) {
             self.remoteURL = remoteURL
             self.apiPathTemplate = apiPathTemplate
@@ -129,6 +146,10 @@ extension WebsocketProxy {
             self.requireOrigin = requireOrigin
             self.trustedProxies = trustedProxies
             self.trustAuthRequestHeader = trustAuthRequestHeader
+            self.adminPort = adminPort
+            self.adminHost = adminHost
+            self.metricsFactory = metricsFactory
+            self.shutdownDelay = shutdownDelay
         }
     }
 }

@@ -32,10 +32,15 @@ final class ConnectionRegistry: Sendable {
         self.drainingFlag.withLockedValue { $0 = false }
     }
 
+    /// Refuses new sessions from now on (they get 503) and turns readiness false.
+    func beginDraining() {
+        self.drainingFlag.withLockedValue { $0 = true }
+    }
+
     /// Refuses new sessions from now on, asks every session to close, closes every other connection,
     /// and returns the futures of all those channels closing.
     func drain() -> [EventLoopFuture<Void>] {
-        self.drainingFlag.withLockedValue { $0 = true }
+        self.beginDraining()
         let entries = self.entries.withLockedValue { Array($0.values) }
         for entry in entries {
             if let closeSession = entry.closeSession {

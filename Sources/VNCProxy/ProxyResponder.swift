@@ -22,6 +22,10 @@ struct ProxyResponder: UpgradeResponder {
     let closeTimeout: TimeAmount
     let sessionPolicy: SessionSupervisor.Policy
     let enforceTokenExpiry: Bool
+    let metrics: ProxyMetrics
+    /// nil when metrics are served on the admin port, or by an app's own backend.
+    let metricsEndpoint: MetricsEndpoint?
+    let readiness: Readiness
     let logger: Logger
 
     /// What is known about a request once it has passed every check but the upstream.
@@ -34,7 +38,10 @@ struct ProxyResponder: UpgradeResponder {
     func decide(_ request: IncomingRequest, channel: Channel) -> EventLoopFuture<UpgradeDecision> {
         let eventLoop = channel.eventLoop
         if let probe = HealthProbe(uri: request.head.uri) {
-            return eventLoop.makeSucceededFuture(probe.answer(draining: self.registry.isDraining))
+            return eventLoop.makeSucceededFuture(probe.answer(readiness: self.readiness))
+        }
+        if let metricsEndpoint, MetricsEndpoint.matches(uri: request.head.uri) {
+            return eventLoop.makeSucceededFuture(metricsEndpoint.answer(allocator: channel.allocator))
         }
         let client = self.clientAddresses.resolve(peer: request.remoteAddress, headers: request.head.headers)
         let admitted: Admitted
@@ -49,6 +56,7 @@ struct ProxyResponder: UpgradeResponder {
             vmName: String(admitted.route.vmName),
             subject: admitted.claims.id.description,
             clientAddress: client,
+            metrics: self.metrics,
             logger: self.logger)
         let boundSession = NIOLoopBound(session, eventLoop: eventLoop)
         let chosen = TokenSource.realSubprotocols(request.offeredSubprotocols).first { Self.clientSubprotocols.contains($0) }
@@ -109,9 +117,14 @@ struct ProxyResponder: UpgradeResponder {
     /// the token file is read again (every dial does) and the dial tried once more.
     private func dialUpstream(session: NIOLoopBound<ProxySession>, retryOnUnauthorized: Bool) -> EventLoopFuture<Channel> {
         let closeTimeout = self.closeTimeout
+        let metrics = self.metrics
+        let started = NIODeadline.now()
         let dial = self.dialer.dial(namespace: session.value.namespace, vmName: session.value.vmName, on: session.eventLoop) { upstream in
             try upstream.pipeline.syncOperations.addHandler(
                 RelayHandler(peer: .upstream, session: session.value, closeTimeout: closeTimeout))
+        }.map { channel in
+            metrics.upstreamHandshakes.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
+            return channel
         }
         guard retryOnUnauthorized else { return dial }
         return dial.flatMapError { error in
@@ -138,7 +151,7 @@ struct ProxyResponder: UpgradeResponder {
         }
         client.closeFuture.and(upstream.closeFuture).whenComplete { _ in
             ticket.releaseOnce()
-            session.value.logEnd()
+            session.value.ended()
         }
         var headers = HTTPHeaders()
         if let subprotocol { headers.add(name: "sec-websocket-protocol", value: subprotocol) }
@@ -150,7 +163,7 @@ struct ProxyResponder: UpgradeResponder {
             let upstreamHalf = try upstream.pipeline.syncOperations.handler(type: RelayHandler.self)
             RelayHandler.link(clientHalf, upstreamHalf)
             linked.value = true
-            session.value.logStart(subprotocol: subprotocol)
+            session.value.started(subprotocol: subprotocol)
 
             let supervisor = SessionSupervisor(client: clientHalf, upstream: upstreamHalf, eventLoop: client.eventLoop)
             supervisor.start(policy)
@@ -179,19 +192,14 @@ struct ProxyResponder: UpgradeResponder {
         ]
         if let detail { metadata["detail"] = "\(detail)" }
         self.logger.notice("request refused", metadata: metadata)
-        return self.respond(proxyError, allocator: ByteBufferAllocator())
-    }
-
-    func respond(_ error: ProxyError, allocator: ByteBufferAllocator) -> UpgradeDecision {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "cache-control", value: "no-store")
-        return .respond(status: error.status, headers: headers, body: error.body(allocator: allocator))
+        self.metrics.countRequest(outcome: proxyError.code)
+        return proxyError.decision(allocator: ByteBufferAllocator())
     }
 
     func protocolError(status: HTTPResponseStatus, reason: String, allocator: ByteBufferAllocator) -> UpgradeDecision {
         self.logger.notice("request refused", metadata: ["status": "\(status.code)", "outcome": "bad_request", "detail": "\(reason)"])
         let code = status == .requestTimeout ? "request_timeout" : "bad_request"
-        return self.respond(ProxyError(status, code, reason), allocator: allocator)
+        self.metrics.countRequest(outcome: code)
+        return ProxyError(status, code, reason).decision(allocator: allocator)
     }
 }

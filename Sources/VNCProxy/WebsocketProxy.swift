@@ -25,12 +25,19 @@ public final class WebsocketProxy: Sendable {
     private let endpoint: UpstreamEndpoint
     private let upstreamPath: UpstreamPath
     private let registry = ConnectionRegistry()
+    private let metrics: ProxyMetrics
     private let state = NIOLockedValueBox(LifecycleState.idle)
     private let stopped = ConditionLock(value: 0)
 
+    private struct Listeners {
+        var group: MultiThreadedEventLoopGroup
+        var main: Channel
+        var admin: Channel?
+    }
+
     private enum LifecycleState {
         case idle
-        case running(MultiThreadedEventLoopGroup, Channel)
+        case running(Listeners)
         case stopping
         case stopped
     }
@@ -39,6 +46,9 @@ public final class WebsocketProxy: Sendable {
     public init(configuration: Configuration, logger: Logger = Logger(label: "vnc-proxy")) throws {
         guard !configuration.secretKey.isEmpty else { throw ConfigurationError("the secret key must not be empty") }
         guard (0...65535).contains(configuration.port) else { throw ConfigurationError("port must be 0...65535") }
+        if let adminPort = configuration.adminPort, !(0...65535).contains(adminPort) {
+            throw ConfigurationError("admin port must be 0...65535")
+        }
         if configuration.trustAuthRequestHeader && configuration.trustedProxies.isEmpty {
             throw ConfigurationError("trusting X-Auth-Request-Token needs the trusted proxy addresses it may come from")
         }
@@ -53,12 +63,21 @@ public final class WebsocketProxy: Sendable {
                                              preserveSession: configuration.preserveSession)
         self.configuration = configuration
         self.logger = logger
+        self.metrics = configuration.metricsFactory.map { ProxyMetrics(factory: $0) } ?? ProxyMetrics()
     }
 
     /// The address the listener is bound to while running, e.g. to learn the port picked for `port: 0`.
     public var localAddress: SocketAddress? {
         self.state.withLockedValue { state in
-            if case .running(_, let channel) = state { return channel.localAddress }
+            if case .running(let listeners) = state { return listeners.main.localAddress }
+            return nil
+        }
+    }
+
+    /// The admin listener's address while running, when `adminPort` is configured.
+    public var adminAddress: SocketAddress? {
+        self.state.withLockedValue { state in
+            if case .running(let listeners) = state { return listeners.admin?.localAddress }
             return nil
         }
     }
@@ -74,10 +93,11 @@ public final class WebsocketProxy: Sendable {
     /// Binds the listener and returns its address; the proxy runs on its own threads until `stop()`.
     @discardableResult
     public func runInThread() throws -> SocketAddress {
-        let (group, bootstrap) = try self.prepare()
+        let (group, bootstraps) = try self.prepare()
         do {
-            let channel = try bootstrap.bind(host: self.configuration.host, port: self.configuration.port).wait()
-            return try self.started(group: group, channel: channel)
+            let main = try bootstraps.main.bind(host: self.configuration.host, port: self.configuration.port).wait()
+            let admin = try self.bindAdmin(bootstraps.admin, closingOnFailure: main).wait()
+            return self.started(Listeners(group: group, main: main, admin: admin))
         } catch {
             self.abandonStart(group: group)
             throw error
@@ -92,10 +112,11 @@ public final class WebsocketProxy: Sendable {
 
     /// Runs until the task is cancelled (then stops gracefully) or `stop()` is called.
     public func run() async throws {
-        let (group, bootstrap) = try self.prepare()
+        let (group, bootstraps) = try self.prepare()
         do {
-            let channel = try await bootstrap.bind(host: self.configuration.host, port: self.configuration.port).get()
-            _ = try self.started(group: group, channel: channel)
+            let main = try await bootstraps.main.bind(host: self.configuration.host, port: self.configuration.port).get()
+            let admin = try await self.bindAdmin(bootstraps.admin, closingOnFailure: main).get()
+            _ = self.started(Listeners(group: group, main: main, admin: admin))
         } catch {
             self.abandonStart(group: group)
             throw error
@@ -110,17 +131,25 @@ public final class WebsocketProxy: Sendable {
     /// Stops accepting, closes every session with 1001 and waits for them (up to the close timeout),
     /// then releases the port and the threads. Stopping a proxy that is not running does nothing.
     public func stop() {
-        let running: (MultiThreadedEventLoopGroup, Channel)? = self.state.withLockedValue { state in
-            guard case .running(let group, let channel) = state else { return nil }
+        let running: Listeners? = self.state.withLockedValue { state in
+            guard case .running(let listeners) = state else { return nil }
             state = .stopping
-            return (group, channel)
+            return listeners
         }
-        guard let (group, serverChannel) = running else {
+        guard let listeners = running else {
             // Another caller may be stopping right now: return only once it has finished.
             if case .stopping = self.state.withLockedValue({ $0 }) { self.waitUntilStopped() }
             return
         }
-        try? serverChannel.close().wait()
+        let group = listeners.group
+        // Readiness goes false first; during the delay new upgrades are still answered (503), so load
+        // balancers that have not yet noticed get a clear refusal rather than a refused connection.
+        self.registry.beginDraining()
+        if self.configuration.shutdownDelay > .zero {
+            self.logger.info("draining: readiness is false; closing the listener after the shutdown delay")
+            Thread.sleep(forTimeInterval: Double(self.configuration.shutdownDelay.nanoseconds) / 1e9)
+        }
+        try? listeners.main.close().wait()
         // Sessions get the close timeout to finish their close handshakes; then the rest is cut.
         let loop = group.next()
         let drained = loop.makePromise(of: Void.self)
@@ -128,6 +157,7 @@ public final class WebsocketProxy: Sendable {
         loop.scheduleTask(in: self.configuration.closeTimeout + .milliseconds(500)) { drained.succeed() }
         try? drained.futureResult.wait()
         self.registry.closeAll()
+        try? listeners.admin?.close().wait()
         try? group.syncShutdownGracefully()
         self.state.withLockedValue { $0 = .stopped }
         self.stopped.lock()
@@ -137,7 +167,12 @@ public final class WebsocketProxy: Sendable {
 
     // MARK: - Starting
 
-    private func prepare() throws -> (MultiThreadedEventLoopGroup, ServerBootstrap) {
+    private struct Bootstraps {
+        var main: ServerBootstrap
+        var admin: ServerBootstrap?
+    }
+
+    private func prepare() throws -> (MultiThreadedEventLoopGroup, Bootstraps) {
         try self.state.withLockedValue { state in
             switch state {
             case .idle, .stopped:
@@ -154,15 +189,20 @@ public final class WebsocketProxy: Sendable {
                                             useTLS: self.endpoint.useTLS)
             let threads = self.configuration.threads > 0 ? self.configuration.threads : System.coreCount
             let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-            return (group, self.makeBootstrap(group: group, credentials: credentials))
+            return (group, self.makeBootstraps(group: group, credentials: credentials))
         } catch {
             self.state.withLockedValue { $0 = .idle }
             throw error
         }
     }
 
-    private func makeBootstrap(group: MultiThreadedEventLoopGroup, credentials: KubernetesCredentials) -> ServerBootstrap {
+    private func makeBootstraps(group: MultiThreadedEventLoopGroup, credentials: KubernetesCredentials) -> Bootstraps {
         let configuration = self.configuration
+        let readiness = Readiness(
+            registry: self.registry,
+            requiredFiles: configuration.localDevMode
+                ? [] : [configuration.tokenFilePath] + (self.endpoint.useTLS ? [configuration.caFilePath] : []))
+        let metricsEndpoint = self.metrics.registry.map(MetricsEndpoint.init(registry:))
         let responder = ProxyResponder(
             prefix: ProxyRoute.segments(ofPrefix: configuration.hostPathPrefix),
             verifier: TokenVerifier(secret: configuration.secretKey,
@@ -186,11 +226,14 @@ public final class WebsocketProxy: Sendable {
             sessionPolicy: .init(pingInterval: configuration.pingInterval, idleTimeout: configuration.idleTimeout,
                                  maxDuration: configuration.maxSessionDuration),
             enforceTokenExpiry: configuration.enforceTokenExpiry,
+            metrics: self.metrics,
+            metricsEndpoint: configuration.adminPort == nil ? metricsEndpoint : nil,
+            readiness: readiness,
             logger: self.logger)
         let limits = ServerUpgradeHandler.Limits(requestTimeout: configuration.requestTimeout,
                                                  maxFrameSize: configuration.maxFrameSize)
         let registry = self.registry
-        return ServerBootstrap(group: group)
+        let main = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -202,14 +245,35 @@ public final class WebsocketProxy: Sendable {
                     try channel.pipeline.syncOperations.addUpgradableHTTPServer(responder: responder, limits: limits)
                 }
             }
+        guard configuration.adminPort != nil else { return Bootstraps(main: main, admin: nil) }
+        let adminResponder = AdminResponder(readiness: readiness, metricsEndpoint: metricsEndpoint)
+        let admin = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addUpgradableHTTPServer(responder: adminResponder, limits: limits)
+                }
+            }
+        return Bootstraps(main: main, admin: admin)
     }
 
-    private func started(group: MultiThreadedEventLoopGroup, channel: Channel) throws -> SocketAddress {
+    /// Binds the admin listener when there is one; a failure closes the main listener already bound.
+    private func bindAdmin(_ bootstrap: ServerBootstrap?, closingOnFailure main: Channel) -> EventLoopFuture<Channel?> {
+        guard let bootstrap, let port = self.configuration.adminPort else {
+            return main.eventLoop.makeSucceededFuture(nil)
+        }
+        let host = self.configuration.adminHost ?? self.configuration.host
+        return bootstrap.bind(host: host, port: port).map { Optional($0) }.flatMapError { error in
+            main.close().flatMapThrowing { throw error }
+        }
+    }
+
+    private func started(_ listeners: Listeners) -> SocketAddress {
         self.registry.reset()
         self.stopped.lock()
         self.stopped.unlock(withValue: 0)
-        self.state.withLockedValue { $0 = .running(group, channel) }
-        let address = channel.localAddress!
+        self.state.withLockedValue { $0 = .running(listeners) }
+        let address = listeners.main.localAddress!
         if self.configuration.secretKey.utf8.count < 32 {
             self.logger.warning("the secret key is shorter than 32 bytes; HS256 tokens are only as strong as their secret")
         }
@@ -218,6 +282,7 @@ public final class WebsocketProxy: Sendable {
             "upstream": "\(self.endpoint.hostHeader)",
             "tls_upstream": "\(self.endpoint.useTLS)",
             "prefix": "\(self.configuration.hostPathPrefix)",
+            "admin": "\(listeners.admin?.localAddress.map { "\($0)" } ?? "none")",
         ])
         return address
     }

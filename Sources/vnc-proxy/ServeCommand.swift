@@ -55,6 +55,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Event loop threads; 0: one per core [THREADS].")
     var threads: Int?
 
+    @Option(help: "text or json (one JSON object a line) [LOG_FORMAT].")
+    var logFormat: String?
+
+    @Option(help: "A second port for /healthz, /readyz and /metrics only; /metrics then leaves the main port [ADMIN_PORT].")
+    var adminPort: Int?
+
+    @Option(help: "Address of the admin listener (default: --host).")
+    var adminHost: String?
+
+    @Option(help: "Seconds /readyz answers 503 before the listener closes on SIGTERM, for load balancers to notice.")
+    var shutdownDelay = 0
+
     @Option(help: "trace, debug, info, notice, warning, error or critical [LOGLEVEL].")
     var logLevel: String?
 
@@ -95,7 +107,13 @@ struct ServeCommand: AsyncParsableCommand {
     var trustAuthHeader = false
 
     func run() async throws {
-        let logger = LoggingSetup.bootstrap(levelName: self.logLevel ?? Environment.string("LOGLEVEL"))
+        let format: LoggingSetup.Format
+        do {
+            format = try LoggingSetup.format(named: self.logFormat ?? Environment.string("LOG_FORMAT"))
+        } catch {
+            exitWithStartupError("\(error)")
+        }
+        let logger = LoggingSetup.bootstrap(levelName: self.logLevel ?? Environment.string("LOGLEVEL"), format: format)
         let configuration: WebsocketProxy.Configuration
         do {
             configuration = try self.makeConfiguration()
@@ -157,7 +175,13 @@ struct ServeCommand: AsyncParsableCommand {
             allowedOrigins: self.allowedOrigin,
             requireOrigin: self.requireOrigin,
             trustedProxies: self.trustedProxy,
-            trustAuthRequestHeader: self.trustAuthHeader)
+            trustAuthRequestHeader: self.trustAuthHeader,
+            adminPort: try self.adminPort ?? Environment.string("ADMIN_PORT").map {
+                guard let port = Int($0) else { throw StartupError(description: "ADMIN_PORT must be a number, got \($0)") }
+                return port
+            },
+            adminHost: self.adminHost,
+            shutdownDelay: .seconds(Int64(max(0, self.shutdownDelay))))
     }
 
     /// Whole seconds from a flag; 0 (or less) means the policy is off.

@@ -149,6 +149,34 @@ struct ServeProcessTests {
             #expect(await serve.terminate() == 0)
         }
     }
+
+    @Test("--log-format json writes one JSON object a line: start, session start and end, refusal; no token")
+    func jsonLogs() async throws {
+        try await ProxyHarness.with { harness in
+            let serve = try await ServeProcess(harness: harness, extraArguments: ["--log-format", "json"])
+            let token = try harness.token()
+            try await WebSocketClient.withConnection(host: "127.0.0.1", port: serve.port, path: "/\(token)/echo") { session in
+                try await session.send([7, 7])
+                #expect(try await session.read(count: 2) == [7, 7])
+            }
+            let refused = try await RawHTTP.exchange(port: serve.port, RawHTTP.upgradeRequest(path: "/\(token)/not-in-token"))
+            #expect(refused.status == 403)
+            #expect(await serve.terminate() == 0)
+
+            let lines = serve.log.split(separator: "\n")
+            let objects = lines.compactMap { line in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: String]
+            }
+            #expect(objects.count == lines.count, "every line is a JSON object of strings: \(serve.log)")
+            #expect(objects.allSatisfy { $0["time"] != nil && $0["level"] != nil && $0["message"] != nil })
+            let ended = try #require(objects.first { $0["message"] == "session ended" })
+            #expect(ended["vm"] == "echo" && ended["namespace"] == ProxyHarness.namespace && ended["bytes_to_vm"] == "2")
+            let refusal = try #require(objects.first { $0["message"] == "request refused" })
+            #expect(refusal["outcome"] == "vm_not_allowed" && refusal["status"] == "403")
+            #expect(objects.contains { $0["message"] == "session started" })
+            #expect(!serve.log.contains(token))
+        }
+    }
 }
 
 func offCooperativeWait<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {

@@ -2,8 +2,8 @@ import NIOCore
 import NIOHTTP1
 import WebSocketSupport
 
-/// `/healthz` (the process answers) and `/readyz` (it takes new sessions: false once draining), for
-/// Kubernetes probes. Both are single path segments, so they never shadow `[/PREFIX]/TOKEN/VMNAME`.
+/// `/healthz` (the process answers) and `/readyz` (it takes new sessions), for Kubernetes probes.
+/// Both are single path segments, so they never shadow `[/PREFIX]/TOKEN/VMNAME`.
 enum HealthProbe {
     case liveness
     case readiness
@@ -16,12 +16,15 @@ enum HealthProbe {
         }
     }
 
-    func answer(draining: Bool) -> UpgradeDecision {
-        let ready = self == .liveness || !draining
+    func answer(readiness: Readiness) -> UpgradeDecision {
+        let problem = self == .readiness ? readiness.problem() : nil
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "cache-control", value: "no-store")
-        let body = ready ? #"{"status":"ok"}"# : #"{"status":"draining"}"#
-        return .respond(status: ready ? .ok : .serviceUnavailable, headers: headers, body: ByteBuffer(string: body + "\n"))
+        guard let problem else {
+            return .respond(status: .ok, headers: headers, body: ByteBuffer(string: #"{"status":"ok"}"# + "\n"))
+        }
+        let body = #"{"status":"\#(problem.status)","reason":"\#(problem.reason)"}"# + "\n"
+        return .respond(status: .serviceUnavailable, headers: headers, body: ByteBuffer(string: body))
     }
 }

@@ -158,8 +158,8 @@ final class RelayHandler: ChannelDuplexHandler {
     private func forward(_ payload: ByteBuffer) {
         guard let partner = self.partner else { return }
         switch self.peer {
-        case .client: self.session.bytesToVM += payload.readableBytes
-        case .upstream: self.session.bytesToClient += payload.readableBytes
+        case .client: self.session.relayedToVM(payload.readableBytes)
+        case .upstream: self.session.relayedToClient(payload.readableBytes)
         }
         self.session.lastActivity = .now()
         partner.write(payload)

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import WebSocketSupport
 
 /// A refusal the client sees as an HTTP status and a JSON body `{"error": CODE, "reason": TEXT}`.
 ///
@@ -24,6 +25,14 @@ struct ProxyError: Error, Sendable, Equatable {
         buffer.writeJSONString(self.reason)
         buffer.writeString("}\n")
         return buffer
+    }
+
+    /// The plain HTTP answer that carries this error.
+    func decision(allocator: ByteBufferAllocator) -> UpgradeDecision {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "cache-control", value: "no-store")
+        return .respond(status: self.status, headers: headers, body: self.body(allocator: allocator))
     }
 
     static let notFound = ProxyError(.notFound, "not_found", "no such route")

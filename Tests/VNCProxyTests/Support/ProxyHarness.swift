@@ -103,6 +103,16 @@ final class ProxyHarness: @unchecked Sendable {
         }
         return condition()
     }
+
+    /// `eventually` for conditions that need to await, such as a request to the proxy.
+    func eventually(within seconds: Double = 5, _ condition: () async -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if await condition() { return true }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return await condition()
+    }
 }
 
 /// Runs blocking work on a thread of its own and awaits it. Not Dispatch's global queue: it runs
