@@ -74,6 +74,12 @@ public struct SimulatorCertificates: Sendable {
         try self.caPEM.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
+    /// Writes the server certificate and its key, for a server of the caller's own (a test's TLS listener).
+    public func writeServerIdentity(certificateTo certificatePath: String, keyTo keyPath: String) throws {
+        try self.serverCertificatePEM.write(toFile: certificatePath, atomically: true, encoding: .utf8)
+        try self.serverKeyPEM.write(toFile: keyPath, atomically: true, encoding: .utf8)
+    }
+
     func makeServerContext() throws -> NIOSSLContext {
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(self.serverCertificatePEM.utf8))
         let key = try NIOSSLPrivateKey(bytes: Array(self.serverKeyPEM.utf8), format: .pem)

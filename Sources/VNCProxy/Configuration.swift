@@ -66,6 +66,12 @@ extension WebsocketProxy {
         /// Take the token from `X-Auth-Request-Token` when the request comes from a trusted proxy.
         public var trustAuthRequestHeader: Bool
 
+        /// TLS on the listener (`wss://` straight to the proxy): PEM certificate chain and private key.
+        /// Both or neither. The files are checked every `tlsReloadInterval` and reloaded when they change.
+        public var tlsCertificatePath: String?
+        public var tlsKeyPath: String?
+        public var tlsReloadInterval: TimeAmount
+
         /// A second listener for `/healthz`, `/readyz` and `/metrics` only; when set, `/metrics` leaves the
         /// main port (which may face the internet). nil: probes and metrics on the main port.
         public var adminPort: Int?
@@ -112,6 +118,9 @@ extension WebsocketProxy {
             requireOrigin: Bool = false,
             trustedProxies: [String] = [],
             trustAuthRequestHeader: Bool = false,
+            tlsCertificatePath: String? = nil,
+            tlsKeyPath: String? = nil,
+            tlsReloadInterval: TimeAmount = .seconds(10),
             adminPort: Int? = nil,
             adminHost: String? = nil,
             metricsFactory: (any MetricsFactory)? = nil,
@@ -146,6 +155,9 @@ extension WebsocketProxy {
             self.requireOrigin = requireOrigin
             self.trustedProxies = trustedProxies
             self.trustAuthRequestHeader = trustAuthRequestHeader
+            self.tlsCertificatePath = tlsCertificatePath
+            self.tlsKeyPath = tlsKeyPath
+            self.tlsReloadInterval = tlsReloadInterval
             self.adminPort = adminPort
             self.adminHost = adminHost
             self.metricsFactory = metricsFactory

@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import WebSocketSupport
 
 /// A websocket proxy that puts LabOrchestrator token checks in front of KubeVirt's VNC console.
@@ -33,6 +34,7 @@ public final class WebsocketProxy: Sendable {
         var group: MultiThreadedEventLoopGroup
         var main: Channel
         var admin: Channel?
+        var tlsReload: RepeatedTask?
     }
 
     private enum LifecycleState {
@@ -46,6 +48,9 @@ public final class WebsocketProxy: Sendable {
     public init(configuration: Configuration, logger: Logger = Logger(label: "vnc-proxy")) throws {
         guard !configuration.secretKey.isEmpty else { throw ConfigurationError("the secret key must not be empty") }
         guard (0...65535).contains(configuration.port) else { throw ConfigurationError("port must be 0...65535") }
+        if (configuration.tlsCertificatePath == nil) != (configuration.tlsKeyPath == nil) {
+            throw ConfigurationError("a TLS listener needs both the certificate and the key file")
+        }
         if let adminPort = configuration.adminPort, !(0...65535).contains(adminPort) {
             throw ConfigurationError("admin port must be 0...65535")
         }
@@ -97,7 +102,7 @@ public final class WebsocketProxy: Sendable {
         do {
             let main = try bootstraps.main.bind(host: self.configuration.host, port: self.configuration.port).wait()
             let admin = try self.bindAdmin(bootstraps.admin, closingOnFailure: main).wait()
-            return self.started(Listeners(group: group, main: main, admin: admin))
+            return self.started(Listeners(group: group, main: main, admin: admin), tls: bootstraps.tls)
         } catch {
             self.abandonStart(group: group)
             throw error
@@ -116,7 +121,7 @@ public final class WebsocketProxy: Sendable {
         do {
             let main = try await bootstraps.main.bind(host: self.configuration.host, port: self.configuration.port).get()
             let admin = try await self.bindAdmin(bootstraps.admin, closingOnFailure: main).get()
-            _ = self.started(Listeners(group: group, main: main, admin: admin))
+            _ = self.started(Listeners(group: group, main: main, admin: admin), tls: bootstraps.tls)
         } catch {
             self.abandonStart(group: group)
             throw error
@@ -142,6 +147,7 @@ public final class WebsocketProxy: Sendable {
             return
         }
         let group = listeners.group
+        listeners.tlsReload?.cancel()
         // Readiness goes false first; during the delay new upgrades are still answered (503), so load
         // balancers that have not yet noticed get a clear refusal rather than a refused connection.
         self.registry.beginDraining()
@@ -170,6 +176,7 @@ public final class WebsocketProxy: Sendable {
     private struct Bootstraps {
         var main: ServerBootstrap
         var admin: ServerBootstrap?
+        var tls: ListenerTLS?
     }
 
     private func prepare() throws -> (MultiThreadedEventLoopGroup, Bootstraps) {
@@ -187,16 +194,23 @@ public final class WebsocketProxy: Sendable {
                 : try KubernetesCredentials(caFilePath: self.configuration.caFilePath,
                                             tokenFilePath: self.configuration.tokenFilePath,
                                             useTLS: self.endpoint.useTLS)
+            let tls = try self.configuration.tlsCertificatePath.map { certificatePath in
+                try ListenerTLS(certificatePath: certificatePath, keyPath: self.configuration.tlsKeyPath ?? "")
+            }
             let threads = self.configuration.threads > 0 ? self.configuration.threads : System.coreCount
             let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-            return (group, self.makeBootstraps(group: group, credentials: credentials))
+            return (group, self.makeBootstraps(group: group, credentials: credentials, tls: tls))
         } catch {
             self.state.withLockedValue { $0 = .idle }
             throw error
         }
     }
 
-    private func makeBootstraps(group: MultiThreadedEventLoopGroup, credentials: KubernetesCredentials) -> Bootstraps {
+    private func makeBootstraps(
+        group: MultiThreadedEventLoopGroup,
+        credentials: KubernetesCredentials,
+        tls: ListenerTLS?
+    ) -> Bootstraps {
         let configuration = self.configuration
         let readiness = Readiness(
             registry: self.registry,
@@ -242,10 +256,14 @@ public final class WebsocketProxy: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     registry.track(channel)
+                    if let tls {
+                        // The request deadline starts now, so it covers the TLS handshake too.
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                    }
                     try channel.pipeline.syncOperations.addUpgradableHTTPServer(responder: responder, limits: limits)
                 }
             }
-        guard configuration.adminPort != nil else { return Bootstraps(main: main, admin: nil) }
+        guard configuration.adminPort != nil else { return Bootstraps(main: main, admin: nil, tls: tls) }
         let adminResponder = AdminResponder(readiness: readiness, metricsEndpoint: metricsEndpoint)
         let admin = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -254,7 +272,7 @@ public final class WebsocketProxy: Sendable {
                     try channel.pipeline.syncOperations.addUpgradableHTTPServer(responder: adminResponder, limits: limits)
                 }
             }
-        return Bootstraps(main: main, admin: admin)
+        return Bootstraps(main: main, admin: admin, tls: tls)
     }
 
     /// Binds the admin listener when there is one; a failure closes the main listener already bound.
@@ -268,7 +286,17 @@ public final class WebsocketProxy: Sendable {
         }
     }
 
-    private func started(_ listeners: Listeners) -> SocketAddress {
+    private func started(_ listeners: Listeners, tls: ListenerTLS?) -> SocketAddress {
+        var listeners = listeners
+        if let tls {
+            let interval = self.configuration.tlsReloadInterval
+            let logger = self.logger
+            let loop = listeners.group.next()
+            listeners.tlsReload = loop.scheduleRepeatedAsyncTask(initialDelay: interval, delay: interval) { _ in
+                // Reading the files happens on NIO's blocking-I/O pool, never on an event loop.
+                NIOThreadPool.singleton.runIfActive(eventLoop: loop) { tls.reloadIfChanged(logger: logger) }.map { _ in }
+            }
+        }
         self.registry.reset()
         self.stopped.lock()
         self.stopped.unlock(withValue: 0)
@@ -281,6 +309,7 @@ public final class WebsocketProxy: Sendable {
             "address": "\(address)",
             "upstream": "\(self.endpoint.hostHeader)",
             "tls_upstream": "\(self.endpoint.useTLS)",
+            "tls_listener": "\(tls != nil)",
             "prefix": "\(self.configuration.hostPathPrefix)",
             "admin": "\(listeners.admin?.localAddress.map { "\($0)" } ?? "none")",
         ])

@@ -51,6 +51,7 @@ public final class ServerUpgradeHandler: ChannelDuplexHandler, RemovableChannelH
     private var bodyBytes = 0
     private var readPending = false
     private var requestTimeout: Scheduled<Void>?
+    private var answerDeadline: Scheduled<Void>?
 
     /// - Parameters: httpDecoder, httpEncoder: removed once the connection is upgraded.
     public init(
@@ -78,10 +79,12 @@ public final class ServerUpgradeHandler: ChannelDuplexHandler, RemovableChannelH
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         self.requestTimeout?.cancel()
+        self.answerDeadline?.cancel()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
         self.requestTimeout?.cancel()
+        self.answerDeadline?.cancel()
         switch self.state {
         case .awaitingHead, .awaitingEnd:
             self.state = .answering
@@ -198,6 +201,11 @@ public final class ServerUpgradeHandler: ChannelDuplexHandler, RemovableChannelH
             context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
+            // The answer may never be written out: a client that does not read it, or a TLS handshake
+            // that never finished (the TLS handler holds our bytes until it does). The connection is
+            // closed anyway after one more request deadline.
+            let channel = context.channel
+            self.answerDeadline = context.eventLoop.scheduleTask(in: self.limits.requestTimeout) { channel.close(promise: nil) }
             self.responder.requestFinished(request, status: status)
         case .upgrade(var headers, let configure):
             guard let key = request?.webSocketKey else {

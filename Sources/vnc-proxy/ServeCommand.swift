@@ -55,6 +55,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Event loop threads; 0: one per core [THREADS].")
     var threads: Int?
 
+    @Option(help: "TLS certificate chain (PEM) for the listener: wss:// straight to the proxy; reloaded when it changes [TLS_CERT_FILE].")
+    var tlsCert: String?
+
+    @Option(help: "Private key (PEM) for --tls-cert [TLS_KEY_FILE].")
+    var tlsKey: String?
+
     @Option(help: "text or json (one JSON object a line) [LOG_FORMAT].")
     var logFormat: String?
 
@@ -176,6 +182,8 @@ struct ServeCommand: AsyncParsableCommand {
             requireOrigin: self.requireOrigin,
             trustedProxies: self.trustedProxy,
             trustAuthRequestHeader: self.trustAuthHeader,
+            tlsCertificatePath: self.tlsCert ?? Environment.string("TLS_CERT_FILE"),
+            tlsKeyPath: self.tlsKey ?? Environment.string("TLS_KEY_FILE"),
             adminPort: try self.adminPort ?? Environment.string("ADMIN_PORT").map {
                 guard let port = Int($0) else { throw StartupError(description: "ADMIN_PORT must be a number, got \($0)") }
                 return port
