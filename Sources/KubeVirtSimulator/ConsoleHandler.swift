@@ -15,6 +15,8 @@ final class ConsoleHandler: ChannelDuplexHandler {
         case echo
         case source(ByteBuffer)
         case sink
+        case unread
+        case resetOnInput
         /// A TCP connection to a real VNC server; nil until it is connected.
         case tcp(Channel?)
     }
@@ -39,6 +41,10 @@ final class ConsoleHandler: ChannelDuplexHandler {
             self.backend = .source(ByteBuffer(repeating: 0x5a, count: chunkSize))
         case .sink:
             self.backend = .sink
+        case .unread:
+            self.backend = .unread
+        case .resetOnInput:
+            self.backend = .resetOnInput
         case .tcp:
             self.backend = .tcp(nil)
         }
@@ -125,8 +131,13 @@ final class ConsoleHandler: ChannelDuplexHandler {
             }
         case .echo:
             self.send(bytes)
-        case .source, .sink:
+        case .source, .sink, .unread:
             break
+        case .resetOnInput:
+            // SO_LINGER with a zero timeout turns close() into a reset.
+            let channel = context.channel
+            guard let socket = channel as? SocketOptionProvider else { return channel.close(promise: nil) }
+            socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
         case .tcp(let channel?):
             channel.write(bytes, promise: nil)
         case .tcp(nil):
@@ -154,7 +165,8 @@ final class ConsoleHandler: ChannelDuplexHandler {
         case .tcp(nil): return false
         case .tcp(let channel?): return channel.isWritable
         case .rfb, .echo: return context.channel.isWritable
-        case .source, .sink: return true
+        case .source, .sink, .resetOnInput: return true
+        case .unread: return false
         }
     }
 

@@ -75,6 +75,11 @@ public enum ConsoleBackend: Sendable, Hashable {
     case source
     /// Discards what it receives: bulk upload.
     case sink
+    /// Never reads after the upgrade: an API server or VM that has stopped reading (a hung node).
+    case unread
+    /// Resets the TCP connection (RST, no close frame) when the first viewer byte arrives:
+    /// an API server or node that dies mid-session.
+    case resetOnInput
 
     /// The built-in RFB server at 640×480.
     public static let testPattern = ConsoleBackend.builtInRFB(width: 640, height: 480, name: "kubevirt-simulator")
@@ -86,6 +91,8 @@ public enum ConsoleBackend: Sendable, Hashable {
         case "echo": self = .echo
         case "source": self = .source
         case "sink": self = .sink
+        case "unread": self = .unread
+        case "reset": self = .resetOnInput
         default:
             guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]) else {
                 return nil

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import Foundation
 import KubeVirtSimulator
 import NIOCore
@@ -127,6 +128,71 @@ struct UpstreamTests {
         }
     }
 
+    @Test("An API server connection reset mid-session closes the viewer with 1001 and leaves nothing behind")
+    func midStreamReset() async throws {
+        let vmis: [SimulatorConfiguration.VMI] = [
+            .init(namespace: ProxyHarness.namespace, name: "reset", backend: .resetOnInput),
+            .init(namespace: ProxyHarness.namespace, name: "echo", backend: .echo),
+        ]
+        try await ProxyHarness.with(vmis: vmis) { harness in
+            let token = try harness.token(vms: ["reset", "echo"])
+            let code = try await WebSocketClient.withConnection(host: "127.0.0.1", port: harness.port, path: "/\(token)/reset") { session in
+                try await session.send([1, 2, 3])
+                return try await session.readUntilClose()
+            }
+            #expect(code == .goingAway, "the viewer is told the console went away")
+            #expect(await harness.eventually { harness.proxy.openConnectionCount == 0 && harness.proxy.activeSessionCount == 0 })
+            let ended = harness.logs.all.first { $0.contains("session ended") && $0.contains("vm=reset") }
+            #expect(ended?.contains("reason=upstream connection") == true, "\(ended ?? "no end line")")
+            // The proxy is unharmed: the next session relays.
+            let echoed = try await WebSocketClient.withConnection(host: "127.0.0.1", port: harness.port, path: "/\(token)/echo") { session in
+                try await session.send([4, 5])
+                return try await session.read(count: 2)
+            }
+            #expect(echoed == [4, 5])
+        }
+    }
+
+    @Test("An API server that stops reading stops the viewer's uploads (bounded), then the keepalive ends the session")
+    func upstreamStopsReading() async throws {
+        let vmis: [SimulatorConfiguration.VMI] = [.init(namespace: ProxyHarness.namespace, name: "unread", backend: .unread)]
+        try await ProxyHarness.with(vmis: vmis, adjust: { $0.pingInterval = .seconds(2) }) { harness in
+            let token = try harness.token(vms: ["unread"])
+            let sent = NIOLockedValueBox(0)
+            let chunk = [UInt8](repeating: 0x42, count: 64 * 1024)
+            let code = try await WebSocketClient.withConnection(host: "127.0.0.1", port: harness.port, path: "/\(token)/unread") { session in
+                // The sender only writes and this task only reads: the session's two directions are
+                // independent, so sharing it across the two tasks is safe.
+                let writer = UncheckedSendableBox(session)
+                let sender = Task {
+                    while !Task.isCancelled {
+                        try await writer.value.send(chunk)
+                        sent.withLockedValue { $0 += chunk.count }
+                    }
+                }
+                // Once kernel buffers and the proxy's write buffer are full, the viewer's sends block.
+                try await Task.sleep(nanoseconds: 1_500_000_000)
+                let plateau = sent.withLockedValue { $0 }
+                try await Task.sleep(nanoseconds: 1_000_000_000)
+                let later = sent.withLockedValue { $0 }
+                print("upstream stopped reading: the viewer got \(plateau / 1024) KiB out, then \((later - plateau) / 1024) KiB more in 1 s")
+                #expect(later - plateau <= 2 * chunk.count, "uploads are held back, not buffered by the proxy")
+                // What did get out sits in kernel socket buffers, which autotune up to tcp_rmem's maximum
+                // (32 MiB on this machine) on each of the two connections.
+                #expect(later < 96 << 20, "a bounded amount was accepted")
+                let code = try await session.readUntilClose()
+                sender.cancel()
+                return code
+            }
+            #expect(code == .goingAway)
+            // The end line follows once the upstream leg is closed too (its close handshake gets closeTimeout).
+            #expect(await harness.eventually { harness.logs.all.contains { $0.contains("session ended") } })
+            let ended = harness.logs.all.first { $0.contains("session ended") }
+            #expect(ended?.contains("did not answer ping") == true, "\(ended ?? "no end line")")
+            #expect(await harness.eventually { harness.proxy.openConnectionCount == 0 })
+        }
+    }
+
     @Test("Local dev mode speaks plain ws:// with no credentials")
     func localDevMode() async throws {
         let simulator = try KubeVirtSimulator(configuration: SimulatorConfiguration(
@@ -157,4 +223,10 @@ struct UpstreamTests {
         try await channel.close()
         return port
     }
+}
+
+/// Hands a value that is not Sendable to another task, where the test guarantees the two never race.
+struct UncheckedSendableBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
