@@ -64,6 +64,10 @@ extension WebsocketProxy {
         public var trustedProxies: [String]
         /// Take the token from `X-Auth-Request-Token` when the request comes from a trusted proxy.
         public var trustAuthRequestHeader: Bool
+        /// A directory whose files are served to plain GET and HEAD requests on the proxy's port, e.g.
+        /// `/usr/share/novnc`; with noVNC in it, `/vnc?vm=VM#token=TOKEN` is a console page. nil: none.
+        /// Websocket upgrades always go to the proxy route, whatever files exist.
+        public var webRoot: String?
 
         public static let defaultAPIPathTemplate =
             "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstances/{vmi_name}/vnc"
@@ -98,7 +102,8 @@ extension WebsocketProxy {
             allowedOrigins: [String] = [],
             requireOrigin: Bool = false,
             trustedProxies: [String] = [],
-            trustAuthRequestHeader: Bool = false
+            trustAuthRequestHeader: Bool = false,
+            webRoot: String? = nil
         ) {
             self.remoteURL = remoteURL
             self.apiPathTemplate = apiPathTemplate
@@ -129,6 +134,7 @@ extension WebsocketProxy {
             self.requireOrigin = requireOrigin
             self.trustedProxies = trustedProxies
             self.trustAuthRequestHeader = trustAuthRequestHeader
+            self.webRoot = webRoot
         }
     }
 }

@@ -30,9 +30,20 @@ public final class WebsocketProxy: Sendable {
 
     private enum LifecycleState {
         case idle
-        case running(MultiThreadedEventLoopGroup, Channel)
+        case running(Threads, Channel)
         case stopping
         case stopped
+    }
+
+    /// The threads a running proxy owns: its event loops, and the pool that reads web files.
+    private struct Threads: Sendable {
+        var group: MultiThreadedEventLoopGroup
+        var fileIO: NIOThreadPool?
+
+        func shutdown() {
+            try? self.group.syncShutdownGracefully()
+            try? self.fileIO?.syncShutdownGracefully()
+        }
     }
 
     /// Checks the configuration; files are read when the proxy starts.
@@ -74,12 +85,12 @@ public final class WebsocketProxy: Sendable {
     /// Binds the listener and returns its address; the proxy runs on its own threads until `stop()`.
     @discardableResult
     public func runInThread() throws -> SocketAddress {
-        let (group, bootstrap) = try self.prepare()
+        let (threads, bootstrap) = try self.prepare()
         do {
             let channel = try bootstrap.bind(host: self.configuration.host, port: self.configuration.port).wait()
-            return try self.started(group: group, channel: channel)
+            return try self.started(threads: threads, channel: channel)
         } catch {
-            self.abandonStart(group: group)
+            self.abandonStart(threads: threads)
             throw error
         }
     }
@@ -92,12 +103,12 @@ public final class WebsocketProxy: Sendable {
 
     /// Runs until the task is cancelled (then stops gracefully) or `stop()` is called.
     public func run() async throws {
-        let (group, bootstrap) = try self.prepare()
+        let (threads, bootstrap) = try self.prepare()
         do {
             let channel = try await bootstrap.bind(host: self.configuration.host, port: self.configuration.port).get()
-            _ = try self.started(group: group, channel: channel)
+            _ = try self.started(threads: threads, channel: channel)
         } catch {
-            self.abandonStart(group: group)
+            self.abandonStart(threads: threads)
             throw error
         }
         await withTaskCancellationHandler {
@@ -110,25 +121,25 @@ public final class WebsocketProxy: Sendable {
     /// Stops accepting, closes every session with 1001 and waits for them (up to the close timeout),
     /// then releases the port and the threads. Stopping a proxy that is not running does nothing.
     public func stop() {
-        let running: (MultiThreadedEventLoopGroup, Channel)? = self.state.withLockedValue { state in
-            guard case .running(let group, let channel) = state else { return nil }
+        let running: (Threads, Channel)? = self.state.withLockedValue { state in
+            guard case .running(let threads, let channel) = state else { return nil }
             state = .stopping
-            return (group, channel)
+            return (threads, channel)
         }
-        guard let (group, serverChannel) = running else {
+        guard let (threads, serverChannel) = running else {
             // Another caller may be stopping right now: return only once it has finished.
             if case .stopping = self.state.withLockedValue({ $0 }) { self.waitUntilStopped() }
             return
         }
         try? serverChannel.close().wait()
         // Sessions get the close timeout to finish their close handshakes; then the rest is cut.
-        let loop = group.next()
+        let loop = threads.group.next()
         let drained = loop.makePromise(of: Void.self)
         EventLoopFuture.andAllComplete(self.registry.drain(), on: loop).cascade(to: drained)
         loop.scheduleTask(in: self.configuration.closeTimeout + .milliseconds(500)) { drained.succeed() }
         try? drained.futureResult.wait()
         self.registry.closeAll()
-        try? group.syncShutdownGracefully()
+        threads.shutdown()
         self.state.withLockedValue { $0 = .stopped }
         self.stopped.lock()
         self.stopped.unlock(withValue: 1)
@@ -137,7 +148,7 @@ public final class WebsocketProxy: Sendable {
 
     // MARK: - Starting
 
-    private func prepare() throws -> (MultiThreadedEventLoopGroup, ServerBootstrap) {
+    private func prepare() throws -> (Threads, ServerBootstrap) {
         try self.state.withLockedValue { state in
             switch state {
             case .idle, .stopped:
@@ -152,16 +163,37 @@ public final class WebsocketProxy: Sendable {
                 : try KubernetesCredentials(caFilePath: self.configuration.caFilePath,
                                             tokenFilePath: self.configuration.tokenFilePath,
                                             useTLS: self.endpoint.useTLS)
-            let threads = self.configuration.threads > 0 ? self.configuration.threads : System.coreCount
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-            return (group, self.makeBootstrap(group: group, credentials: credentials))
+            let web = try self.configuration.webRoot.map { try self.makeWebResponder(rootPath: $0) }
+            let loopCount = self.configuration.threads > 0 ? self.configuration.threads : System.coreCount
+            let threads = Threads(group: MultiThreadedEventLoopGroup(numberOfThreads: loopCount), fileIO: web?.files.threadPool)
+            return (threads, self.makeBootstrap(group: threads.group, credentials: credentials, web: web))
         } catch {
             self.state.withLockedValue { $0 = .idle }
             throw error
         }
     }
 
-    private func makeBootstrap(group: MultiThreadedEventLoopGroup, credentials: KubernetesCredentials) -> ServerBootstrap {
+    /// Walks the web root once (see `WebRoot` for why), says what will be served, and starts the
+    /// thread pool that reads the files.
+    private func makeWebResponder(rootPath: String) throws -> WebResponder {
+        let root = try WebRoot(path: rootPath)
+        let hasNoVNC = root.resolve(ConsolePage.noVNCModule) != nil
+        self.logger.info("serving static files", metadata: [
+            "web_root": "\(rootPath)",
+            "trusted_symlink_targets": "\(root.trustedRealPaths.count - 1)",
+            "console_page": "\(hasNoVNC ? ConsolePage.pagePath : "off: no \(ConsolePage.noVNCModule) in the web root")",
+        ])
+        if root.scanTruncated {
+            self.logger.warning("the web root has more than \(WebRoot.maxScannedEntries) entries; symlinks past them are not trusted")
+        }
+        let fileIO = NIOThreadPool(numberOfThreads: 2)
+        fileIO.start()
+        return WebResponder(files: StaticFiles(root: root, threadPool: fileIO),
+                            console: ConsolePage(prefix: ProxyRoute.segments(ofPrefix: self.configuration.hostPathPrefix)),
+                            logger: self.logger)
+    }
+
+    private func makeBootstrap(group: MultiThreadedEventLoopGroup, credentials: KubernetesCredentials, web: WebResponder?) -> ServerBootstrap {
         let configuration = self.configuration
         let responder = ProxyResponder(
             prefix: ProxyRoute.segments(ofPrefix: configuration.hostPathPrefix),
@@ -186,6 +218,7 @@ public final class WebsocketProxy: Sendable {
             sessionPolicy: .init(pingInterval: configuration.pingInterval, idleTimeout: configuration.idleTimeout,
                                  maxDuration: configuration.maxSessionDuration),
             enforceTokenExpiry: configuration.enforceTokenExpiry,
+            web: web,
             logger: self.logger)
         let limits = ServerUpgradeHandler.Limits(requestTimeout: configuration.requestTimeout,
                                                  maxFrameSize: configuration.maxFrameSize)
@@ -204,11 +237,11 @@ public final class WebsocketProxy: Sendable {
             }
     }
 
-    private func started(group: MultiThreadedEventLoopGroup, channel: Channel) throws -> SocketAddress {
+    private func started(threads: Threads, channel: Channel) throws -> SocketAddress {
         self.registry.reset()
         self.stopped.lock()
         self.stopped.unlock(withValue: 0)
-        self.state.withLockedValue { $0 = .running(group, channel) }
+        self.state.withLockedValue { $0 = .running(threads, channel) }
         let address = channel.localAddress!
         if self.configuration.secretKey.utf8.count < 32 {
             self.logger.warning("the secret key is shorter than 32 bytes; HS256 tokens are only as strong as their secret")
@@ -222,8 +255,8 @@ public final class WebsocketProxy: Sendable {
         return address
     }
 
-    private func abandonStart(group: MultiThreadedEventLoopGroup) {
-        try? group.syncShutdownGracefully()
+    private func abandonStart(threads: Threads) {
+        threads.shutdown()
         self.state.withLockedValue { $0 = .idle }
     }
 

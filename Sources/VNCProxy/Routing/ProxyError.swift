@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import WebSocketSupport
 
 /// A refusal the client sees as an HTTP status and a JSON body `{"error": CODE, "reason": TEXT}`.
 ///
@@ -24,6 +25,13 @@ struct ProxyError: Error, Sendable, Equatable {
         buffer.writeJSONString(self.reason)
         buffer.writeString("}\n")
         return buffer
+    }
+
+    /// The plain HTTP answer: the JSON body, never cached, with `extraHeaders` added.
+    func answer(adding extraHeaders: HTTPHeaders = [:]) -> UpgradeDecision {
+        var headers: HTTPHeaders = ["content-type": "application/json", "cache-control": "no-store"]
+        headers.add(contentsOf: extraHeaders)
+        return .respond(status: self.status, headers: headers, body: self.body(allocator: ByteBufferAllocator()))
     }
 
     static let notFound = ProxyError(.notFound, "not_found", "no such route")
