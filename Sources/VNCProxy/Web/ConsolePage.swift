@@ -64,6 +64,7 @@ struct ConsolePage: Sendable {
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta name="vnc-proxy-prefix" content="\(Self.escapedAttribute(prefixPath))">
         <title>VM console</title>
+        <link rel="icon" href="data:,">
         <link rel="stylesheet" href="\(Self.stylePath)">
         <link rel="modulepreload" href="/\(Self.noVNCModule)">
         <script type="module" src="\(Self.scriptPath)"></script>
