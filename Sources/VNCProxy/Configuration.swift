@@ -65,6 +65,10 @@ extension WebsocketProxy {
         public var trustedProxies: [String]
         /// Take the token from `X-Auth-Request-Token` when the request comes from a trusted proxy.
         public var trustAuthRequestHeader: Bool
+        /// A directory whose files are served to plain GET and HEAD requests on the proxy's port, e.g.
+        /// `/usr/share/novnc`; with noVNC in it, `/vnc?vm=VM#token=TOKEN` is a console page. nil: none.
+        /// Websocket upgrades always go to the proxy route, whatever files exist.
+        public var webRoot: String?
 
         /// TLS on the listener (`wss://` straight to the proxy): PEM certificate chain and private key.
         /// Both or neither. The files are checked every `tlsReloadInterval` and reloaded when they change.
@@ -124,7 +128,8 @@ extension WebsocketProxy {
             adminPort: Int? = nil,
             adminHost: String? = nil,
             metricsFactory: (any MetricsFactory)? = nil,
-            shutdownDelay: TimeAmount = .zero
+            shutdownDelay: TimeAmount = .zero,
+            webRoot: String? = nil
         ) {
             self.remoteURL = remoteURL
             self.apiPathTemplate = apiPathTemplate
@@ -162,6 +167,7 @@ extension WebsocketProxy {
             self.adminHost = adminHost
             self.metricsFactory = metricsFactory
             self.shutdownDelay = shutdownDelay
+            self.webRoot = webRoot
         }
     }
 }

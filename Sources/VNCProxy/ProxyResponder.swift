@@ -3,8 +3,8 @@ import NIOCore
 import NIOHTTP1
 import WebSocketSupport
 
-/// Decides each request: probes, client rate, route, token, VM, origin, caps, then the upstream;
-/// answers with 101 or a JSON error.
+/// Decides each request: probes, web files, client rate, route, token, VM, origin, caps, then the
+/// upstream; answers with 101, a file, or a JSON error.
 struct ProxyResponder: UpgradeResponder {
     /// Subprotocols we may echo to a viewer: noVNC before 1.2 offers `binary`; some clients mirror KubeVirt's.
     static let clientSubprotocols: Set<String> = ["binary", UpstreamDialer.kubevirtSubprotocol]
@@ -26,6 +26,8 @@ struct ProxyResponder: UpgradeResponder {
     /// nil when metrics are served on the admin port, or by an app's own backend.
     let metricsEndpoint: MetricsEndpoint?
     let readiness: Readiness
+    /// Static files and the console page, when a web root is configured.
+    let web: WebResponder?
     let logger: Logger
 
     /// What is known about a request once it has passed every check but the upstream.
@@ -43,6 +45,28 @@ struct ProxyResponder: UpgradeResponder {
         if let metricsEndpoint, MetricsEndpoint.matches(uri: request.head.uri) {
             return eventLoop.makeSucceededFuture(metricsEndpoint.answer(allocator: channel.allocator))
         }
+        // A websocket upgrade always goes to the proxy route; a plain request gets the file it names.
+        if let web = self.web, !request.isWebSocketUpgrade {
+            return web.answer(request, on: eventLoop).flatMap { answer in
+                if let answer { return eventLoop.makeSucceededFuture(answer) }
+                return self.decideWithoutFile(request, channel: channel)
+            }
+        }
+        return self.decideProxyRoute(request, channel: channel)
+    }
+
+    /// A plain request that names no file: the proxy route's if it is one (a 400 asking for the upgrade),
+    /// else an unknown route.
+    private func decideWithoutFile(_ request: IncomingRequest, channel: Channel) -> EventLoopFuture<UpgradeDecision> {
+        guard (try? ProxyRoute.parse(uri: request.head.uri, prefix: self.prefix)) != nil else {
+            let client = self.clientAddresses.resolve(peer: request.remoteAddress, headers: request.head.headers)
+            return channel.eventLoop.makeSucceededFuture(self.reject(ProxyError.notFound, request: request, client: client))
+        }
+        return self.decideProxyRoute(request, channel: channel)
+    }
+
+    private func decideProxyRoute(_ request: IncomingRequest, channel: Channel) -> EventLoopFuture<UpgradeDecision> {
+        let eventLoop = channel.eventLoop
         let client = self.clientAddresses.resolve(peer: request.remoteAddress, headers: request.head.headers)
         let admitted: Admitted
         do {
@@ -193,13 +217,13 @@ struct ProxyResponder: UpgradeResponder {
         if let detail { metadata["detail"] = "\(detail)" }
         self.logger.notice("request refused", metadata: metadata)
         self.metrics.countRequest(outcome: proxyError.code)
-        return proxyError.decision(allocator: ByteBufferAllocator())
+        return proxyError.answer()
     }
 
     func protocolError(status: HTTPResponseStatus, reason: String, allocator: ByteBufferAllocator) -> UpgradeDecision {
         self.logger.notice("request refused", metadata: ["status": "\(status.code)", "outcome": "bad_request", "detail": "\(reason)"])
         let code = status == .requestTimeout ? "request_timeout" : "bad_request"
         self.metrics.countRequest(outcome: code)
-        return ProxyError(status, code, reason).decision(allocator: allocator)
+        return ProxyError(status, code, reason).answer()
     }
 }

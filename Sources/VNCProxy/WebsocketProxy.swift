@@ -30,8 +30,19 @@ public final class WebsocketProxy: Sendable {
     private let state = NIOLockedValueBox(LifecycleState.idle)
     private let stopped = ConditionLock(value: 0)
 
-    private struct Listeners {
+    /// The threads a running proxy owns: its event loops, and the pool that reads web files.
+    private struct Threads: Sendable {
         var group: MultiThreadedEventLoopGroup
+        var fileIO: NIOThreadPool?
+
+        func shutdown() {
+            try? self.group.syncShutdownGracefully()
+            try? self.fileIO?.syncShutdownGracefully()
+        }
+    }
+
+    private struct Listeners {
+        var threads: Threads
         var main: Channel
         var admin: Channel?
         var tlsReload: RepeatedTask?
@@ -98,13 +109,13 @@ public final class WebsocketProxy: Sendable {
     /// Binds the listener and returns its address; the proxy runs on its own threads until `stop()`.
     @discardableResult
     public func runInThread() throws -> SocketAddress {
-        let (group, bootstraps) = try self.prepare()
+        let (threads, bootstraps) = try self.prepare()
         do {
             let main = try bootstraps.main.bind(host: self.configuration.host, port: self.configuration.port).wait()
             let admin = try self.bindAdmin(bootstraps.admin, closingOnFailure: main).wait()
-            return self.started(Listeners(group: group, main: main, admin: admin), tls: bootstraps.tls)
+            return self.started(Listeners(threads: threads, main: main, admin: admin), tls: bootstraps.tls)
         } catch {
-            self.abandonStart(group: group)
+            self.abandonStart(threads: threads)
             throw error
         }
     }
@@ -117,13 +128,13 @@ public final class WebsocketProxy: Sendable {
 
     /// Runs until the task is cancelled (then stops gracefully) or `stop()` is called.
     public func run() async throws {
-        let (group, bootstraps) = try self.prepare()
+        let (threads, bootstraps) = try self.prepare()
         do {
             let main = try await bootstraps.main.bind(host: self.configuration.host, port: self.configuration.port).get()
             let admin = try await self.bindAdmin(bootstraps.admin, closingOnFailure: main).get()
-            _ = self.started(Listeners(group: group, main: main, admin: admin), tls: bootstraps.tls)
+            _ = self.started(Listeners(threads: threads, main: main, admin: admin), tls: bootstraps.tls)
         } catch {
-            self.abandonStart(group: group)
+            self.abandonStart(threads: threads)
             throw error
         }
         await withTaskCancellationHandler {
@@ -146,7 +157,7 @@ public final class WebsocketProxy: Sendable {
             if case .stopping = self.state.withLockedValue({ $0 }) { self.waitUntilStopped() }
             return
         }
-        let group = listeners.group
+        let group = listeners.threads.group
         listeners.tlsReload?.cancel()
         // Readiness goes false first; during the delay new upgrades are still answered (503), so load
         // balancers that have not yet noticed get a clear refusal rather than a refused connection.
@@ -164,7 +175,7 @@ public final class WebsocketProxy: Sendable {
         try? drained.futureResult.wait()
         self.registry.closeAll()
         try? listeners.admin?.close().wait()
-        try? group.syncShutdownGracefully()
+        listeners.threads.shutdown()
         self.state.withLockedValue { $0 = .stopped }
         self.stopped.lock()
         self.stopped.unlock(withValue: 1)
@@ -179,7 +190,7 @@ public final class WebsocketProxy: Sendable {
         var tls: ListenerTLS?
     }
 
-    private func prepare() throws -> (MultiThreadedEventLoopGroup, Bootstraps) {
+    private func prepare() throws -> (Threads, Bootstraps) {
         try self.state.withLockedValue { state in
             switch state {
             case .idle, .stopped:
@@ -197,19 +208,41 @@ public final class WebsocketProxy: Sendable {
             let tls = try self.configuration.tlsCertificatePath.map { certificatePath in
                 try ListenerTLS(certificatePath: certificatePath, keyPath: self.configuration.tlsKeyPath ?? "")
             }
-            let threads = self.configuration.threads > 0 ? self.configuration.threads : System.coreCount
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-            return (group, self.makeBootstraps(group: group, credentials: credentials, tls: tls))
+            let web = try self.configuration.webRoot.map { try self.makeWebResponder(rootPath: $0) }
+            let loopCount = self.configuration.threads > 0 ? self.configuration.threads : System.coreCount
+            let threads = Threads(group: MultiThreadedEventLoopGroup(numberOfThreads: loopCount), fileIO: web?.files.threadPool)
+            return (threads, self.makeBootstraps(group: threads.group, credentials: credentials, tls: tls, web: web))
         } catch {
             self.state.withLockedValue { $0 = .idle }
             throw error
         }
     }
 
+    /// Walks the web root once (see `WebRoot` for why), says what will be served, and starts the
+    /// thread pool that reads the files.
+    private func makeWebResponder(rootPath: String) throws -> WebResponder {
+        let root = try WebRoot(path: rootPath)
+        let hasNoVNC = root.resolve(ConsolePage.noVNCModule) != nil
+        self.logger.info("serving static files", metadata: [
+            "web_root": "\(rootPath)",
+            "trusted_symlink_targets": "\(root.trustedRealPaths.count - 1)",
+            "console_page": "\(hasNoVNC ? ConsolePage.pagePath : "off: no \(ConsolePage.noVNCModule) in the web root")",
+        ])
+        if root.scanTruncated {
+            self.logger.warning("the web root has more than \(WebRoot.maxScannedEntries) entries; symlinks past them are not trusted")
+        }
+        let fileIO = NIOThreadPool(numberOfThreads: 2)
+        fileIO.start()
+        return WebResponder(files: StaticFiles(root: root, threadPool: fileIO),
+                            console: ConsolePage(prefix: ProxyRoute.segments(ofPrefix: self.configuration.hostPathPrefix)),
+                            logger: self.logger)
+    }
+
     private func makeBootstraps(
         group: MultiThreadedEventLoopGroup,
         credentials: KubernetesCredentials,
-        tls: ListenerTLS?
+        tls: ListenerTLS?,
+        web: WebResponder?
     ) -> Bootstraps {
         let configuration = self.configuration
         let readiness = Readiness(
@@ -243,6 +276,7 @@ public final class WebsocketProxy: Sendable {
             metrics: self.metrics,
             metricsEndpoint: configuration.adminPort == nil ? metricsEndpoint : nil,
             readiness: readiness,
+            web: web,
             logger: self.logger)
         let limits = ServerUpgradeHandler.Limits(requestTimeout: configuration.requestTimeout,
                                                  maxFrameSize: configuration.maxFrameSize)
@@ -291,7 +325,7 @@ public final class WebsocketProxy: Sendable {
         if let tls {
             let interval = self.configuration.tlsReloadInterval
             let logger = self.logger
-            let loop = listeners.group.next()
+            let loop = listeners.threads.group.next()
             listeners.tlsReload = loop.scheduleRepeatedAsyncTask(initialDelay: interval, delay: interval) { _ in
                 // Reading the files happens on NIO's blocking-I/O pool, never on an event loop.
                 NIOThreadPool.singleton.runIfActive(eventLoop: loop) { tls.reloadIfChanged(logger: logger) }.map { _ in }
@@ -316,8 +350,8 @@ public final class WebsocketProxy: Sendable {
         return address
     }
 
-    private func abandonStart(group: MultiThreadedEventLoopGroup) {
-        try? group.syncShutdownGracefully()
+    private func abandonStart(threads: Threads) {
+        threads.shutdown()
         self.state.withLockedValue { $0 = .idle }
     }
 

@@ -194,10 +194,17 @@ public final class ServerUpgradeHandler: ChannelDuplexHandler, RemovableChannelH
         case .respond(let status, var headers, let body):
             self.state = .answering
             self.requestTimeout?.cancel()
-            headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+            // A HEAD answer has the GET's headers and no body (RFC 9110 §9.3.2): a responder that sets
+            // Content-Length itself states the length of the body it left out.
+            let isHead = request?.head.method == .HEAD
+            if !(isHead && headers.contains(name: "content-length")) {
+                headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+            }
             headers.replaceOrAdd(name: "connection", value: "close")
             context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            if !isHead && status.mayHaveResponseBody {
+                context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            }
             context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }

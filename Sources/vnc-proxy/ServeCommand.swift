@@ -112,6 +112,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Take the token from X-Auth-Request-Token, only from --trusted-proxy addresses.")
     var trustAuthHeader = false
 
+    @Option(help: ArgumentHelp(
+        "Serve this directory's files on the same port, and the page /vnc?vm=VM#token=TOKEN if it holds noVNC [WEB_ROOT]; default \(ServeCommand.defaultWebRoot) if it exists; '' turns it off.",
+        valueName: "dir"))
+    var web: String?
+
+    @Flag(help: "Serve no static files, not even the default web root.")
+    var noWeb = false
+
+    /// Where Debian's and Ubuntu's `novnc` packages install noVNC.
+    static let defaultWebRoot = "/usr/share/novnc"
+
     func run() async throws {
         let format: LoggingSetup.Format
         do {
@@ -189,7 +200,19 @@ struct ServeCommand: AsyncParsableCommand {
                 return port
             },
             adminHost: self.adminHost,
-            shutdownDelay: .seconds(Int64(max(0, self.shutdownDelay))))
+            shutdownDelay: .seconds(Int64(max(0, self.shutdownDelay))),
+            webRoot: self.webRoot())
+    }
+
+    /// `--no-web`, then `--web`, then `WEB_ROOT` (empty means off), then noVNC where Debian puts it.
+    private func webRoot() -> String? {
+        if self.noWeb { return nil }
+        if let chosen = self.web ?? ProcessInfo.processInfo.environment["WEB_ROOT"] {
+            return chosen.isEmpty ? nil : chosen
+        }
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: Self.defaultWebRoot, isDirectory: &isDirectory)
+        return exists && isDirectory.boolValue ? Self.defaultWebRoot : nil
     }
 
     /// Whole seconds from a flag; 0 (or less) means the policy is off.

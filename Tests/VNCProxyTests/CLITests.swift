@@ -61,6 +61,18 @@ struct CLITests {
         #expect(run.stderr.split(separator: "\n").count == 1)
     }
 
+    @Test("serve --web with a missing directory: one line on stderr, exit code 2; WEB_ROOT too")
+    func missingWebRoot() async throws {
+        let environment = ["SECRET_KEY": "s", "WS_REMOTE_URL": "ws://127.0.0.1:1"]
+        let flag = try await Self.run(["serve", "--local-dev-mode", "--port", "0", "--web", "/nonexistent/web"], environment: environment)
+        #expect(flag.status == 2)
+        #expect(flag.stderr == "vnc-proxy: error: the web root /nonexistent/web is not a readable directory\n")
+        let variable = try await Self.run(["serve", "--local-dev-mode", "--port", "0"],
+                                          environment: environment.merging(["WEB_ROOT": "/nonexistent/env"]) { $1 })
+        #expect(variable.status == 2)
+        #expect(variable.stderr == "vnc-proxy: error: the web root /nonexistent/env is not a readable directory\n")
+    }
+
     @Test("token mints what the proxy verifies")
     func token() async throws {
         let run = try await Self.run(["token", "--secret", "s3", "--namespace", "ns1", "--vm", "a", "--vm", "b", "--user-id", "u7"])

@@ -4,7 +4,8 @@
 One run opens a new tab on a noVNC page, waits (bounded) until the page's status text says what is
 expected, and optionally types keys into the noVNC canvas and saves a screenshot of the viewport.
 It prints one JSON object: the status text and its history, the canvas rectangle in screenshot
-pixels, the websocket events Chromium saw, and the screenshot path.
+pixels, the websocket events Chromium saw, the page's address at the end, the errors its console
+showed (Content-Security-Policy violations among them), and the screenshot path.
 
     cdp.py --devtools-port-file DIR/DevToolsActivePort --url URL --expect connected|failed \
            [--screenshot OUT.png] [--wait-rgb R,G,B] [--keys TEXT] [--timeout SECONDS]
@@ -115,6 +116,21 @@ def http_json(url, method="GET"):
         return json.loads(resp.read().decode())
 
 
+def console_errors(events):
+    """Error messages from the page's console and from the browser about the page (CSP reports come this way)."""
+    out = []
+    for e in events:
+        m, p = e["method"], e.get("params", {})
+        if m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
+            out.append(p["entry"].get("text", ""))
+        elif m == "Runtime.consoleAPICalled" and p.get("type") == "error":
+            out.append(" ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", [])))
+        elif m == "Runtime.exceptionThrown":
+            details = p.get("exceptionDetails", {})
+            out.append(details.get("exception", {}).get("description") or details.get("text", ""))
+    return out
+
+
 def ws_events(events):
     """The websocket part of what Chromium's Network domain reported (URLs with the path cut off)."""
     out = []
@@ -162,6 +178,7 @@ async def run(args):
             await cdp.call("Page.enable")
             await cdp.call("Runtime.enable")
             await cdp.call("Network.enable")
+            await cdp.call("Log.enable")
             await cdp.call("Emulation.setDeviceMetricsOverride", width=args.width, height=args.height,
                            deviceScaleFactor=1, mobile=False)
             await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=STATUS_RECORDER)
@@ -212,7 +229,8 @@ async def run(args):
                 result["screenshot"] = args.screenshot
 
             result.update(status=status, status_history=history, canvas=canvas,
-                          websocket=ws_events(cdp.events))
+                          websocket=ws_events(cdp.events), location=await cdp.evaluate("location.href"),
+                          console_errors=console_errors(cdp.events))
             cdp.reader.cancel()
     finally:
         try:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end suite: a real VNC server (TigerVNC's Xvnc) behind the KubeVirt simulator (TLS, bearer
 # token), `vnc-proxy serve` in front of it configured as in a pod, and real viewers through the proxy:
-# noVNC in headless Chromium (driven over the DevTools protocol), vncdotool through
+# noVNC in headless Chromium (driven over the DevTools protocol; vnc_lite.html from a separate web
+# server, and the proxy's own /vnc console page served with `--web`), vncdotool through
 # `vnc-proxy connect`, curl, and the Python `websockets` client with a lab-orchestrator-lib-auth token.
 #
 #   bash Tests/e2e/run.sh          # from the repo root; as root on Debian 12 it installs what it needs
@@ -196,9 +197,9 @@ PROXY_PORT=$(py "$E2E/helpers.py" free-port)
 PROXY=127.0.0.1:$PROXY_PORT
 start proxy env SECRET_KEY="$SECRET" KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$SIM_PORT" \
     HOST=127.0.0.1 PORT="$PROXY_PORT" LOGLEVEL=info \
-    "$VNC_PROXY" serve --ca-file "$SA/ca.crt" --token-file "$SA/token"
+    "$VNC_PROXY" serve --ca-file "$SA/ca.crt" --token-file "$SA/token" --web /usr/share/novnc
 wait_for "vnc-proxy /healthz" 20 curl -fsS --max-time 2 "http://$PROXY/healthz" || die "vnc-proxy did not become healthy"
-say "vnc-proxy on ws://$PROXY, upstream wss://127.0.0.1:$SIM_PORT, CA and token from $SA"
+say "vnc-proxy on ws://$PROXY, upstream wss://127.0.0.1:$SIM_PORT, CA and token from $SA, web root /usr/share/novnc"
 
 echo "== setup: static web server for noVNC and headless Chromium"
 WWW=$WORK/www
@@ -294,6 +295,38 @@ check_novnc_example() {
     browser examples-novnc-url "http://127.0.0.1:$HTTP_PORT/novnc.html#url=ws://$PROXY/$TOKEN/$VM" connected \
         --wait-rgb "$COLOUR_RGB"
     say "examples/novnc.html#url=ws://$PROXY/<token>/$VM: '$(json "$WORK/examples-novnc-url.json" 'd["status"]')'"
+}
+
+# The proxy's own page: noVNC from the proxy's web root, the token after '#' (never sent), handed over
+# in the bearer subprotocol; the page must drop it from the address bar and break none of its CSP.
+check_console_page() {
+    local before png=$WORK/shots/console-page.png status fb rect location violations line
+    before=$(proxy_lines)
+    browser console-page "http://$PROXY/vnc?vm=$VM#token=$TOKEN" connected --screenshot "$png" --wait-rgb "$COLOUR_RGB"
+    status=$(json "$WORK/console-page.json" 'd["status"]')
+    [ "$status" = "Connected to $DESKTOP" ] || { say "status is '$status', expected 'Connected to $DESKTOP'"; return 1; }
+    fb=$(json "$WORK/console-page.json" '"%dx%d" % (d["canvas"]["fb_width"], d["canvas"]["fb_height"])')
+    [ "$fb" = "$GEOMETRY" ] || { say "framebuffer is $fb, expected $GEOMETRY"; return 1; }
+    rect=$(canvas_rect "$WORK/console-page.json")
+    say "/vnc status '$status', framebuffer $fb at x,y,w,h = $rect in $png"
+    py "$E2E/helpers.py" colour "$png" "$COLOUR_RGB" --rect "$rect"
+    location=$(json "$WORK/console-page.json" 'd["location"]')
+    [ "$location" = "http://$PROXY/vnc?vm=$VM" ] || { say "the address bar still says $location"; return 1; }
+    say "address bar after connecting: $location (token gone)"
+    violations=$(json "$WORK/console-page.json" '[e for e in d["console_errors"] if "Content Security Policy" in e]')
+    [ "$violations" = "[]" ] || { say "CSP violations: $violations"; return 1; }
+    say "no Content-Security-Policy violations in the page's console"
+    wait_for "the proxy's session log line" 5 proxy_logged_since "$before" "vm=$VM .*session started"
+    line=$(new_proxy_lines "$before" | grep -m1 'session started')
+    say "proxy log: $line"
+    # The page offers binary next to the bearer subprotocol; the proxy echoes binary, never the token.
+    [[ $line == *"subprotocol=binary"* ]] || { say "expected subprotocol=binary in that line"; return 1; }
+    # Refused (an expired token): the page says so instead of hanging on "Connecting".
+    browser console-page-expired "http://$PROXY/vnc?vm=$VM#token=$EXPIRED_TOKEN" failed
+    status=$(json "$WORK/console-page-expired.json" 'd["status"]')
+    [[ $status == "Disconnected: the proxy refused the connection (code 1006)."* ]] \
+        || { say "with an expired token the status is '$status'"; return 1; }
+    say "with an expired token: '$status'"
 }
 
 # vnc-proxy connect is started once, by the first check that needs it; its port is kept in a file
@@ -412,6 +445,7 @@ check_no_token_in_logs() {
 check "Xvnc shows $COLOUR_NAME to vncdotool directly (baseline, no proxy)" check_xvnc_direct
 check "noVNC vnc_lite.html in Chromium connects through the proxy and shows $COLOUR_NAME" check_novnc_lite
 check "examples/novnc.html in Chromium connects through the proxy and shows $COLOUR_NAME" check_novnc_example
+check "the proxy's /vnc page (--web /usr/share/novnc) connects in Chromium and shows $COLOUR_NAME" check_console_page
 check "vncdotool captures $COLOUR_NAME through vnc-proxy connect" check_vncdo_capture
 check "keys typed with vncdotool through vnc-proxy connect reach the X server" check_keys_vncdo
 check "keys typed in noVNC reach the X server" check_keys_novnc

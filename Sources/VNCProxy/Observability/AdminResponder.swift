@@ -15,12 +15,12 @@ struct AdminResponder: UpgradeResponder {
         } else if let metricsEndpoint, MetricsEndpoint.matches(uri: request.head.uri) {
             decision = metricsEndpoint.answer(allocator: channel.allocator)
         } else {
-            decision = ProxyError.notFound.decision(allocator: channel.allocator)
+            decision = ProxyError.notFound.answer()
         }
         return channel.eventLoop.makeSucceededFuture(decision)
     }
 
     func protocolError(status: HTTPResponseStatus, reason: String, allocator: ByteBufferAllocator) -> UpgradeDecision {
-        ProxyError(status, "bad_request", reason).decision(allocator: allocator)
+        ProxyError(status, "bad_request", reason).answer()
     }
 }

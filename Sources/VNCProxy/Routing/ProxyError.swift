@@ -27,12 +27,11 @@ struct ProxyError: Error, Sendable, Equatable {
         return buffer
     }
 
-    /// The plain HTTP answer that carries this error.
-    func decision(allocator: ByteBufferAllocator) -> UpgradeDecision {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "cache-control", value: "no-store")
-        return .respond(status: self.status, headers: headers, body: self.body(allocator: allocator))
+    /// The plain HTTP answer: the JSON body, never cached, with `extraHeaders` added.
+    func answer(adding extraHeaders: HTTPHeaders = [:]) -> UpgradeDecision {
+        var headers: HTTPHeaders = ["content-type": "application/json", "cache-control": "no-store"]
+        headers.add(contentsOf: extraHeaders)
+        return .respond(status: self.status, headers: headers, body: self.body(allocator: ByteBufferAllocator()))
     }
 
     static let notFound = ProxyError(.notFound, "not_found", "no such route")

@@ -7,6 +7,8 @@ import NIOPosix
 enum RawHTTP {
     struct Response {
         var raw: String
+        /// What arrived, byte for byte: `raw` is it decoded as UTF-8, which mangles binary bodies.
+        var bytes: [UInt8] = []
         var status: Int? {
             let parts = self.raw.split(separator: " ", maxSplits: 2)
             return parts.count > 1 && self.raw.hasPrefix("HTTP/1.1") ? Int(parts[1]) : nil
@@ -14,6 +16,22 @@ enum RawHTTP {
         var body: String {
             guard let range = self.raw.range(of: "\r\n\r\n") else { return "" }
             return String(self.raw[range.upperBound...])
+        }
+        var bodyBytes: [UInt8] {
+            let separator: [UInt8] = Array("\r\n\r\n".utf8)
+            guard let start = self.bytes.indices.first(where: { self.bytes[$0...].starts(with: separator) }) else { return [] }
+            return Array(self.bytes[(start + separator.count)...])
+        }
+        /// The first value of a response header, by case-insensitive name.
+        func header(_ name: String) -> String? {
+            let head = self.raw.components(separatedBy: "\r\n\r\n").first ?? ""
+            for line in head.components(separatedBy: "\r\n").dropFirst() {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                if line[..<colon].lowercased() == name.lowercased() {
+                    return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                }
+            }
+            return nil
         }
         /// The JSON body's `error` field.
         var errorCode: String? {
@@ -63,7 +81,7 @@ enum RawHTTP {
             } catch {
                 // A reset after the answer still leaves the answer to inspect.
             }
-            return Response(raw: String(decoding: received.readableBytesView, as: UTF8.self))
+            return Response(raw: String(decoding: received.readableBytesView, as: UTF8.self), bytes: Array(received.readableBytesView))
         }
     }
 }
