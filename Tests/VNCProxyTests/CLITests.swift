@@ -49,7 +49,7 @@ struct CLITests {
     func missingSecret() async throws {
         let run = try await Self.run(["serve"])
         #expect(run.status == 2)
-        #expect(run.stderr == "vnc-proxy: error: no secret key: set SECRET_KEY or pass --secret-key\n")
+        #expect(run.stderr == "vnc-proxy: error: no secret key: set SECRET_KEY or pass --secret-key (or --public-key or --jwks-file)\n")
     }
 
     @Test("serve with an unreadable CA file: one line on stderr, exit code 2")
