@@ -15,9 +15,10 @@ struct AsymmetricTokenTests {
                         audience: audience, issuer: issuer)
     }
 
+    static let validPayload = #"{"exp":4102444800,"id":1,"lab_instance":{"allowed_vmi_names":["vm1"],"lab_id":1,"lab_instance_id":1,"namespace_name":"lab-ns"}}"#
+
     /// A token with a header of the caller's choosing, signed over it by `signature`: the forgeries.
-    static func forged(header: String, signature: (Data) throws -> Data) rethrows -> String {
-        let payload = #"{"exp":4102444800,"id":1,"lab_instance":{"allowed_vmi_names":["vm1"],"lab_id":1,"lab_instance_id":1,"namespace_name":"lab-ns"}}"#
+    static func forged(header: String, payload: String = validPayload, signature: (Data) throws -> Data) rethrows -> String {
         let input = TestKeyPair.base64URL(Data(header.utf8)) + "." + TestKeyPair.base64URL(Data(payload.utf8))
         return input + "." + TestKeyPair.base64URL(try signature(Data(input.utf8)))
     }
@@ -148,6 +149,33 @@ struct AsymmetricTokenTests {
                 #expect(Self.refusal(verifier, withKid) == "token_algorithm_not_allowed", "alg \(alg) with kid")
             }
         }
+    }
+
+    @Test("HS256 tokens are read as before: kid, typ, iss and aud of any shape change nothing unless checked")
+    func oddFieldsAsBefore() throws {
+        let odd = Self.validPayload.replacingOccurrences(of: #""id":1"#, with: #""id":1,"iss":5,"aud":{"x":1}"#)
+        let hs256 = Self.forged(header: #"{"alg":"HS256","kid":5,"typ":["JWT"]}"#, payload: odd) {
+            Data(HMAC<SHA256>.authenticationCode(for: $0, using: SymmetricKey(data: Data("secret".utf8))))
+        }
+        let pair = TestKeyPair.first(.es256)
+        #expect(Self.refusal(TokenVerifier(secret: "secret"), hs256) == nil)
+        #expect(Self.refusal(TokenVerifier(secret: "secret", publicKeys: [try pair.verificationKey()]), hs256) == nil)
+        #expect(Self.refusal(TokenVerifier(secret: "secret", publicKeys: [], audience: "vnc"), hs256) == "token_claims_invalid")
+
+        let signingKey = try SigningKey(pem: pair.privatePEM)
+        let es256 = try Self.forged(header: #"{"alg":"ES256","kid":5}"#) { try signingKey.signature(for: $0) }
+        #expect(Self.refusal(TokenVerifier(secret: nil, publicKeys: [try pair.verificationKey()]), es256) == "token_malformed")
+    }
+
+    @Test("HS256 tokens are byte for byte what TokenSigner wrote before keys, kid, aud and iss")
+    func hs256BytesUnchanged() throws {
+        let claims = TokenClaims(id: .int(7), exp: 4102444800, labInstance: .init(
+            labID: .int(1), labInstanceID: .int(2), namespaceName: "ns", allowedVMINames: ["a", "b"]))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let input = TestKeyPair.base64URL(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8)) + "." + TestKeyPair.base64URL(try encoder.encode(claims))
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data("s".utf8)))
+        #expect(try TokenSigner(secret: "s").sign(claims) == input + "." + TestKeyPair.base64URL(Data(mac)))
     }
 
     // MARK: - Key selection

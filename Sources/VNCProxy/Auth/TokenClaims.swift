@@ -10,10 +10,6 @@ public struct TokenClaims: Codable, Sendable, Equatable {
     public var exp: Double
     /// Not before, seconds since 1970; LabOrchestrator does not set it but other issuers may.
     public var nbf: Double?
-    /// Issuer; LabOrchestrator does not set it. Checked when the proxy is configured with one.
-    public var iss: String?
-    /// Audience, a string or an array in the token; checked when the proxy is configured with one.
-    public var aud: Audience?
     public var labInstance: LabInstance
 
     public struct LabInstance: Codable, Sendable, Equatable {
@@ -37,46 +33,16 @@ public struct TokenClaims: Codable, Sendable, Equatable {
         }
     }
 
-    public init(id: Identifier, exp: Double, nbf: Double? = nil, iss: String? = nil, aud: Audience? = nil,
-                labInstance: LabInstance) {
+    public init(id: Identifier, exp: Double, nbf: Double? = nil, labInstance: LabInstance) {
         self.id = id
         self.exp = exp
         self.nbf = nbf
-        self.iss = iss
-        self.aud = aud
         self.labInstance = labInstance
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, exp, nbf, iss, aud
+        case id, exp, nbf
         case labInstance = "lab_instance"
-    }
-
-    /// RFC 7519 §4.1.3: one audience is written as a string, several as an array; both are read.
-    public struct Audience: Codable, Sendable, Equatable {
-        public var values: [String]
-
-        public init(_ values: [String]) {
-            self.values = values
-        }
-
-        public init(from decoder: Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let single = try? container.decode(String.self) {
-                self.values = [single]
-            } else {
-                self.values = try container.decode([String].self)
-            }
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var container = encoder.singleValueContainer()
-            if self.values.count == 1 {
-                try container.encode(self.values[0])
-            } else {
-                try container.encode(self.values)
-            }
-        }
     }
 }
 

@@ -32,11 +32,15 @@ public struct TokenSigner: Sendable {
     }
 
     public func sign(_ claims: TokenClaims) throws -> String {
+        try self.sign(claims, registered: RegisteredClaims())
+    }
+
+    func sign(_ claims: TokenClaims, registered: RegisteredClaims) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         // Sorted keys keep an HS256 header byte for byte what it always was: {"alg":"HS256","typ":"JWT"}.
         let header = Base64URL.encode(try encoder.encode(TokenHeader(alg: self.algorithm.rawValue, kid: self.kid, typ: "JWT")))
-        let payload = Base64URL.encode(try encoder.encode(claims))
+        let payload = Base64URL.encode(try encoder.encode(Payload(claims: claims, registered: registered)))
         let signingInput = Data((header + "." + payload).utf8)
         let signature: Data
         switch self.method {
@@ -58,11 +62,23 @@ public struct TokenSigner: Sendable {
         issuer: String? = nil,
         now: Date = Date()
     ) throws -> String {
-        try self.sign(TokenClaims(
-            id: userID,
-            exp: (now.timeIntervalSince1970 + lifetime).rounded(),
-            iss: issuer,
-            aud: audience.isEmpty ? nil : TokenClaims.Audience(audience),
-            labInstance: .init(labID: .int(1), labInstanceID: .int(1), namespaceName: namespace, allowedVMINames: vmNames)))
+        try self.sign(
+            TokenClaims(
+                id: userID,
+                exp: (now.timeIntervalSince1970 + lifetime).rounded(),
+                labInstance: .init(labID: .int(1), labInstanceID: .int(1), namespaceName: namespace, allowedVMINames: vmNames)),
+            registered: RegisteredClaims(iss: issuer, aud: audience.isEmpty ? nil : .init(audience)))
+    }
+
+    /// LabOrchestrator's claims and the registered ones in one JSON object; without `iss` and `aud`
+    /// it is exactly what `TokenClaims` alone encodes to.
+    private struct Payload: Encodable {
+        var claims: TokenClaims
+        var registered: RegisteredClaims
+
+        func encode(to encoder: Encoder) throws {
+            try self.claims.encode(to: encoder)
+            try self.registered.encode(to: encoder)
+        }
     }
 }

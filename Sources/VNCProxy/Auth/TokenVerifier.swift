@@ -51,9 +51,9 @@ public struct TokenVerifier: Sendable {
     public func verify(_ token: some StringProtocol, now: Date = Date()) throws(TokenError) -> TokenClaims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerJSON = Base64URL.decode(parts[0]) else { throw .malformed }
-        let header: TokenHeader
+        let header: TokenHeader.Algorithm
         do {
-            header = try JSONDecoder().decode(TokenHeader.self, from: headerJSON)
+            header = try JSONDecoder().decode(TokenHeader.Algorithm.self, from: headerJSON)
         } catch {
             throw .malformed
         }
@@ -73,7 +73,13 @@ public struct TokenVerifier: Sendable {
         case .secret(let secret):
             signatureIsValid = HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signingInput, using: secret)
         case .publicKeys(let keys):
-            let candidates = try keys.candidates(kid: header.kid, algorithm: algorithm)
+            let kid: String?
+            do {
+                kid = try JSONDecoder().decode(TokenHeader.KeyID.self, from: headerJSON).kid
+            } catch {
+                throw .malformed
+            }
+            let candidates = try keys.candidates(kid: kid, algorithm: algorithm)
             // The kid names a key, but one pinned to another algorithm.
             guard !candidates.isEmpty else {
                 throw .algorithmNotAllowed(header.alg, accepted: self.acceptedAlgorithms(keys))
@@ -94,8 +100,16 @@ public struct TokenVerifier: Sendable {
         let nowSeconds = now.timeIntervalSince1970
         guard nowSeconds <= claims.exp + self.leeway else { throw .expired }
         if let nbf = claims.nbf, nowSeconds + self.leeway < nbf { throw .notYetValid }
-        if let audience = self.audience, !(claims.aud?.values.contains(audience) ?? false) { throw .audienceInvalid }
-        if let issuer = self.issuer, claims.iss != issuer { throw .issuerInvalid }
+        if self.audience != nil || self.issuer != nil {
+            let registered: RegisteredClaims
+            do {
+                registered = try JSONDecoder().decode(RegisteredClaims.self, from: payloadJSON)
+            } catch {
+                throw .invalidClaims
+            }
+            if let audience = self.audience, !(registered.aud?.values.contains(audience) ?? false) { throw .audienceInvalid }
+            if let issuer = self.issuer, registered.iss != issuer { throw .issuerInvalid }
+        }
         guard KubernetesName.isValidLabel(claims.labInstance.namespaceName) else { throw .invalidNamespace }
         return claims
     }
