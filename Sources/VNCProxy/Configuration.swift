@@ -10,8 +10,9 @@ extension WebsocketProxy {
         public var apiPathTemplate: String
         /// Plain `ws://` upstream with no service-account CA or token: for a laptop, never a cluster.
         public var localDevMode: Bool
-        /// The shared HS256 secret that LabOrchestrator signs its tokens with.
-        public var secretKey: String
+        /// The shared HS256 secret that LabOrchestrator signs its tokens with; nil refuses HS256 tokens
+        /// (then public keys or a JWKS file must be configured).
+        public var secretKey: String?
         /// Path segments before `/TOKEN/VMNAME`, e.g. `ws_proxy` or `/a/b`; empty for none.
         public var hostPathPrefix: String
 
@@ -88,6 +89,16 @@ extension WebsocketProxy {
         /// so load balancers take this instance out first. Then sessions get `closeTimeout` to close.
         public var shutdownDelay: TimeAmount
 
+        /// PEM public keys (RSA, P-256, Ed25519) for RS256, ES256 and EdDSA tokens, each `PATH` or
+        /// `KID=PATH` (a kid holds no `/`). Without a kid, a key's kid is its RFC 7638 thumbprint.
+        public var publicKeyPaths: [String]
+        /// A JWKS file of public keys, re-read when it changes; a broken new file keeps the last good keys.
+        public var jwksFilePath: String?
+        /// When set, every token's `aud` (a string or an array) must contain it.
+        public var audience: String?
+        /// When set, every token's `iss` must equal it.
+        public var issuer: String?
+
         public static let defaultAPIPathTemplate =
             "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstances/{vmi_name}/vnc"
         public static let serviceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -96,7 +107,7 @@ extension WebsocketProxy {
             remoteURL: String = "wss://kubernetes.default.svc:443",
             apiPathTemplate: String = Configuration.defaultAPIPathTemplate,
             localDevMode: Bool = false,
-            secretKey: String,
+            secretKey: String? = nil,
             hostPathPrefix: String = "",
             host: String = "0.0.0.0",
             port: Int = 5001,
@@ -129,7 +140,11 @@ extension WebsocketProxy {
             adminHost: String? = nil,
             metricsFactory: (any MetricsFactory)? = nil,
             shutdownDelay: TimeAmount = .zero,
-            webRoot: String? = nil
+            webRoot: String? = nil,
+            publicKeyPaths: [String] = [],
+            jwksFilePath: String? = nil,
+            audience: String? = nil,
+            issuer: String? = nil
         ) {
             self.remoteURL = remoteURL
             self.apiPathTemplate = apiPathTemplate
@@ -168,6 +183,10 @@ extension WebsocketProxy {
             self.metricsFactory = metricsFactory
             self.shutdownDelay = shutdownDelay
             self.webRoot = webRoot
+            self.publicKeyPaths = publicKeyPaths
+            self.jwksFilePath = jwksFilePath
+            self.audience = audience
+            self.issuer = issuer
         }
     }
 }

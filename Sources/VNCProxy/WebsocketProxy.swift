@@ -57,7 +57,10 @@ public final class WebsocketProxy: Sendable {
 
     /// Checks the configuration; files are read when the proxy starts.
     public init(configuration: Configuration, logger: Logger = Logger(label: "vnc-proxy")) throws {
-        guard !configuration.secretKey.isEmpty else { throw ConfigurationError("the secret key must not be empty") }
+        if configuration.secretKey?.isEmpty == true { throw ConfigurationError("the secret key must not be empty") }
+        guard configuration.secretKey != nil || !configuration.publicKeyPaths.isEmpty || configuration.jwksFilePath != nil else {
+            throw ConfigurationError("no key to verify tokens with: set a secret key, public keys or a JWKS file")
+        }
         guard (0...65535).contains(configuration.port) else { throw ConfigurationError("port must be 0...65535") }
         if (configuration.tlsCertificatePath == nil) != (configuration.tlsKeyPath == nil) {
             throw ConfigurationError("a TLS listener needs both the certificate and the key file")
@@ -205,13 +208,16 @@ public final class WebsocketProxy: Sendable {
                 : try KubernetesCredentials(caFilePath: self.configuration.caFilePath,
                                             tokenFilePath: self.configuration.tokenFilePath,
                                             useTLS: self.endpoint.useTLS)
+            let (verifier, jwks) = try self.makeVerifier()
             let tls = try self.configuration.tlsCertificatePath.map { certificatePath in
                 try ListenerTLS(certificatePath: certificatePath, keyPath: self.configuration.tlsKeyPath ?? "")
             }
             let web = try self.configuration.webRoot.map { try self.makeWebResponder(rootPath: $0) }
             let loopCount = self.configuration.threads > 0 ? self.configuration.threads : System.coreCount
             let threads = Threads(group: MultiThreadedEventLoopGroup(numberOfThreads: loopCount), fileIO: web?.files.threadPool)
-            return (threads, self.makeBootstraps(group: threads.group, credentials: credentials, tls: tls, web: web))
+            // The watch ends when the group shuts down.
+            _ = jwks?.watch(on: threads.group.next())
+            return (threads, self.makeBootstraps(group: threads.group, credentials: credentials, verifier: verifier, tls: tls, web: web))
         } catch {
             self.state.withLockedValue { $0 = .idle }
             throw error
@@ -238,9 +244,35 @@ public final class WebsocketProxy: Sendable {
                             logger: self.logger)
     }
 
+    /// Reads the public key files and the JWKS file: a key that cannot be used stops the start, like an
+    /// unreadable CA file.
+    private func makeVerifier() throws(ConfigurationError) -> (TokenVerifier, JWKSFile?) {
+        let configuration = self.configuration
+        var publicKeys: [VerificationKey] = []
+        for reference in configuration.publicKeyPaths {
+            let key = try VerificationKey.load(reference: reference)
+            publicKeys.append(key)
+            self.logger.info("public key loaded", metadata: ["alg": "\(key.algorithm)", "kid": "\(key.kid)"])
+        }
+        let jwks = try configuration.jwksFilePath.map { path throws(ConfigurationError) in
+            try JWKSFile(path: path, logger: self.logger)
+        }
+        if let jwks {
+            self.logger.info("JWKS file loaded", metadata: [
+                "path": "\(jwks.path)", "kids": "\(jwks.keys.keys.map(\.kid).joined(separator: ","))",
+            ])
+        }
+        let verifier = TokenVerifier(
+            secret: configuration.secretKey, publicKeys: publicKeys, jwks: jwks,
+            audience: configuration.audience, issuer: configuration.issuer,
+            leewaySeconds: Double(configuration.tokenLeeway.nanoseconds) / 1e9)
+        return (verifier, jwks)
+    }
+
     private func makeBootstraps(
         group: MultiThreadedEventLoopGroup,
         credentials: KubernetesCredentials,
+        verifier: TokenVerifier,
         tls: ListenerTLS?,
         web: WebResponder?
     ) -> Bootstraps {
@@ -252,8 +284,7 @@ public final class WebsocketProxy: Sendable {
         let metricsEndpoint = self.metrics.registry.map(MetricsEndpoint.init(registry:))
         let responder = ProxyResponder(
             prefix: ProxyRoute.segments(ofPrefix: configuration.hostPathPrefix),
-            verifier: TokenVerifier(secret: configuration.secretKey,
-                                    leewaySeconds: Double(configuration.tokenLeeway.nanoseconds) / 1e9),
+            verifier: verifier,
             dialer: UpstreamDialer(
                 endpoint: self.endpoint,
                 path: self.upstreamPath,
@@ -336,7 +367,7 @@ public final class WebsocketProxy: Sendable {
         self.stopped.unlock(withValue: 0)
         self.state.withLockedValue { $0 = .running(listeners) }
         let address = listeners.main.localAddress!
-        if self.configuration.secretKey.utf8.count < 32 {
+        if let secret = self.configuration.secretKey, secret.utf8.count < 32 {
             self.logger.warning("the secret key is shorter than 32 bytes; HS256 tokens are only as strong as their secret")
         }
         self.logger.info("proxy listening", metadata: [

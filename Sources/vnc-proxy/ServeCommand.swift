@@ -10,8 +10,21 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the proxy (the default). Flags override the environment variables named in brackets.")
 
-    @Option(help: "Shared HS256 secret of the tokens [SECRET_KEY].")
+    @Option(help: "Shared HS256 secret of the tokens [SECRET_KEY]; optional when public keys are given.")
     var secretKey: String?
+
+    @Option(name: .customLong("public-key"),
+            help: "PEM public key (RSA, P-256 or Ed25519) for RS256, ES256 or EdDSA tokens, as PATH or KID=PATH. Repeatable.")
+    var publicKeys: [String] = []
+
+    @Option(help: "JWKS file of public keys; re-read when it changes.")
+    var jwksFile: String?
+
+    @Option(help: "Refuse tokens whose aud does not contain this.")
+    var audience: String?
+
+    @Option(help: "Refuse tokens whose iss is not this.")
+    var issuer: String?
 
     @Flag(help: "Plain ws:// upstream, no service-account files [LOCAL_DEV_MODE].")
     var localDevMode = false
@@ -149,8 +162,9 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func makeConfiguration() throws -> WebsocketProxy.Configuration {
-        guard let secret = self.secretKey ?? Environment.string("SECRET_KEY") else {
-            throw StartupError(description: "no secret key: set SECRET_KEY or pass --secret-key")
+        let secret = self.secretKey ?? Environment.string("SECRET_KEY")
+        guard secret != nil || !self.publicKeys.isEmpty || self.jwksFile != nil else {
+            throw StartupError(description: "no secret key: set SECRET_KEY or pass --secret-key (or --public-key or --jwks-file)")
         }
         let localDevMode = self.localDevMode || Environment.flag("LOCAL_DEV_MODE")
         guard ["v1", "v1alpha3"].contains(self.apiVersion) else {
@@ -201,7 +215,11 @@ struct ServeCommand: AsyncParsableCommand {
             },
             adminHost: self.adminHost,
             shutdownDelay: .seconds(Int64(max(0, self.shutdownDelay))),
-            webRoot: self.webRoot())
+            webRoot: self.webRoot(),
+            publicKeyPaths: self.publicKeys,
+            jwksFilePath: self.jwksFile,
+            audience: self.audience,
+            issuer: self.issuer)
     }
 
     /// `--no-web`, then `--web`, then `WEB_ROOT` (empty means off), then noVNC where Debian puts it.

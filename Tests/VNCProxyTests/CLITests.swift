@@ -49,7 +49,7 @@ struct CLITests {
     func missingSecret() async throws {
         let run = try await Self.run(["serve"])
         #expect(run.status == 2)
-        #expect(run.stderr == "vnc-proxy: error: no secret key: set SECRET_KEY or pass --secret-key\n")
+        #expect(run.stderr == "vnc-proxy: error: no secret key: set SECRET_KEY or pass --secret-key (or --public-key or --jwks-file)\n")
     }
 
     @Test("serve with an unreadable CA file: one line on stderr, exit code 2")
@@ -81,6 +81,46 @@ struct CLITests {
         #expect(claims.labInstance.allowedVMINames == ["a", "b"])
         #expect(claims.id == .string("u7"))
         #expect(claims.exp > Date().timeIntervalSince1970 + 3500)
+    }
+
+    @Test("token --private-key mints what serve --public-key admits; --alg checks the key type")
+    func tokenWithPrivateKey() async throws {
+        let pair = TestKeyPair.first(.es256)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let privateKey = try directory.write(pair.privatePEM, to: "key.pem")
+        let publicKey = try directory.write(pair.publicPEM, to: "pub.pem")
+        let run = try await Self.run(["token", "--private-key", privateKey, "--kid", "k1", "--aud", "vnc", "--iss", "lab",
+                                      "--namespace", ProxyHarness.namespace, "--vm", "vm1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let token = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let verifier = TokenVerifier(secret: nil, publicKeys: [try VerificationKey.load(file: publicKey, kid: "k1")],
+                                     audience: "vnc", issuer: "lab")
+        #expect(try verifier.verify(token).allows(vmName: "vm1"))
+
+        try await ProxyHarness.with { harness in
+            let serve = try await ServeProcessTests.ServeProcess(harness: harness, extraArguments: [
+                "--public-key", "k1=\(publicKey)", "--audience", "vnc", "--issuer", "lab",
+            ])
+            let admitted = try await RawHTTP.exchange(port: serve.port, RawHTTP.upgradeRequest(path: "/\(token)/vm1"))
+            #expect(admitted.status == 101, "\(admitted.raw)")
+            #expect(await serve.terminate() == 0)
+        }
+
+        let mismatch = try await Self.run(["token", "--private-key", privateKey, "--alg", "RS256", "--namespace", "ns", "--vm", "a"])
+        #expect(mismatch.status == 2)
+        #expect(mismatch.stderr == "vnc-proxy: error: private key file \(privateKey): the key is for ES256, not RS256\n")
+    }
+
+    @Test("serve given a private key as --public-key: one line on stderr, exit code 2")
+    func privateKeyAsPublicKey() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let privateKey = try directory.write(TestKeyPair.first(.edDSA).privatePEM, to: "key.pem")
+        let run = try await Self.run(["serve", "--public-key", privateKey, "--local-dev-mode", "--port", "0"])
+        #expect(run.status == 2)
+        #expect(run.stderr.hasPrefix("vnc-proxy: error: public key file \(privateKey): a private key, not a public key"))
+        #expect(run.stderr.split(separator: "\n").count == 1)
     }
 
     @Test("demo --self-test completes an RFB handshake through the proxy and the simulator")

@@ -95,7 +95,7 @@ struct ObservabilityTests {
 
     @Test("On stop, readiness goes false and new upgrades get 503 before the listener closes; sessions then get 1001")
     func drainWindow() async throws {
-        try await ProxyHarness.with(adjust: { $0.shutdownDelay = .milliseconds(1500) }) { harness in
+        try await ProxyHarness.with(adjust: { $0.shutdownDelay = .seconds(5) }) { harness in
             let token = try harness.token()
             try await WebSocketClient.withConnection(host: "127.0.0.1", port: harness.port, path: "/\(token)/echo") { session in
                 try await session.send([1, 2, 3])
@@ -105,7 +105,7 @@ struct ObservabilityTests {
                     harness.proxy.stop()
                     stopped.withLockedValue { $0 = true }
                 }.start()
-                let draining = await harness.eventually(within: 1) {
+                let draining = await harness.eventually(within: 3) {
                     (try? await Self.get("/readyz", port: harness.port).status) == 503
                 }
                 #expect(draining, "readiness false during the shutdown delay")
