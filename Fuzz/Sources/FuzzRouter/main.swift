@@ -23,7 +23,8 @@ public func fuzzRouter(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
         if let token = route.token {
             precondition((try? ProxyRoute.checkToken(token)) != nil, "route with a malformed token")
             let logged = RedactedPath(uri: uri, prefix: prefix).description
-            precondition(token.count < 8 || !logged.contains(token), "token in the logged path")
+            // Segment by segment: the token may well be a substring of a VM name, and that is fine.
+            precondition(!logged.split(separator: "/").contains(token), "token in the logged path")
         }
     }
     _ = try? TokenSource.fromSubprotocols([uri, "binary"])

@@ -72,6 +72,10 @@ final class ProxyHarness: @unchecked Sendable {
         adjust: @escaping @Sendable (inout WebsocketProxy.Configuration) -> Void = { _ in },
         _ body: (ProxyHarness) async throws -> T
     ) async throws -> T {
+        // Each harness is two event loop groups, a simulator and a proxy; on 2 cores a hundred of them
+        // at once starve each other's event loops and connects time out. A few at a time.
+        await HarnessSlots.shared.acquire()
+        defer { Task { await HarnessSlots.shared.release() } }
         // Starting and stopping block on NIO futures: keep that off the few cooperative threads,
         // which every other test running in parallel needs.
         let harness = try await offCooperativePool { try ProxyHarness(vmis: vmis, grantedNamespaces: grantedNamespaces, adjust: adjust) }
@@ -129,5 +133,33 @@ func offCooperativePool(_ work: @escaping @Sendable () -> Void) async {
             work()
             continuation.resume()
         }.start()
+    }
+}
+
+/// A counting semaphore for harnesses: how many tests may have a live proxy and simulator at once.
+actor HarnessSlots {
+    static let shared = HarnessSlots(limit: Int(ProcessInfo.processInfo.environment["VNC_PROXY_TEST_HARNESSES"] ?? "") ?? 6)
+
+    private var available: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) {
+        self.available = max(1, limit)
+    }
+
+    func acquire() async {
+        if self.available > 0 {
+            self.available -= 1
+            return
+        }
+        await withCheckedContinuation { self.waiting.append($0) }
+    }
+
+    func release() {
+        if self.waiting.isEmpty {
+            self.available += 1
+        } else {
+            self.waiting.removeFirst().resume()
+        }
     }
 }
