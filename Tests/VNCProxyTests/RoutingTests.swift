@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import VNCProxy
 
@@ -53,5 +54,34 @@ struct RoutingTests {
     func errorBody() {
         let body = ProxyError(.notFound, "x", "a \"quoted\" \\ name\n\u{1}").body(allocator: .init())
         #expect(String(buffer: body) == #"{"error":"x","reason":"a \"quoted\" \\ name\n\u0001"}"# + "\n")
+    }
+}
+
+/// The hand-written base64url codec against Foundation's base64 on every length and byte value.
+@Suite struct Base64URLTests {
+    @Test func roundTripsAndMatchesFoundation() throws {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<200 {
+            let data = Data((0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let encoded = Base64URL.encode(data)
+            let foundation = data.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(encoded == foundation)
+            if length > 0 { #expect(Base64URL.decode(encoded) == data) }
+        }
+    }
+
+    @Test func refusesWhatIsNotCanonicalBase64URL() {
+        for text in ["", "A", "AB==", "A+B/", "AB C", "ab\u{0}c", "AB.C", "AAAAA", "AB", "AAB", "é"] {
+            let decoded = Base64URL.decode(text)
+            switch text {
+            case "AB": #expect(decoded == nil, "non-zero unused bits")  // 'B' leaves bits set
+            case "AAB": #expect(decoded == nil, "non-zero unused bits")
+            default: #expect(decoded == nil, "\(text)")
+            }
+        }
+        #expect(Base64URL.decode("AA") == Data([0]))
+        #expect(Base64URL.decode("AAA") == Data([0, 0]))
+        #expect(Base64URL.decode("-_8") == Data([0xfb, 0xff]))
     }
 }
