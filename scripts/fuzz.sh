@@ -7,6 +7,8 @@
 # First every input under Fuzz/Regressions/TARGET is replayed (inputs that once failed; add new ones
 # there), then each fuzzer starts from Fuzz/Corpus/TARGET plus a scratch corpus. A failure leaves its
 # input under Fuzz/.artifacts/ and exits non-zero; copy that file to Fuzz/Regressions/TARGET/ with the fix.
+# Seen here: after the root package changed, an incremental sanitizer build reported almost no coverage;
+# rm -rf Fuzz/.build fixes that (CI always builds from scratch).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_PER_TARGET=${1:-60}
