@@ -12,6 +12,8 @@ public final class MaskingFrameEncoder: ChannelOutboundHandler {
 
     /// First byte, length byte, up to eight bytes of extended length, four of mask key.
     private static let maxHeaderLength = 14
+    /// Up to this many payload bytes are copied behind the header rather than written separately.
+    private static let maxCoalescedPayload = 4096
 
     public init() {}
 
@@ -35,6 +37,17 @@ public final class MaskingFrameEncoder: ChannelOutboundHandler {
             return true
         } ?? false
         if !prepended {
+            guard payload.readableBytes > Self.maxCoalescedPayload else {
+                // A small frame (a key press, a pointer move) goes out as one buffer: over TLS each
+                // write becomes a record of its own, and a lone 6-byte header record would double the
+                // records and the encryption calls of an interactive session.
+                var frameBuffer = context.channel.allocator.buffer(capacity: header.byteCount + payload.readableBytes)
+                header.write(into: &frameBuffer, at: 0)
+                frameBuffer.moveWriterIndex(to: header.byteCount)
+                frameBuffer.writeImmutableBuffer(payload)
+                context.write(Self.wrapOutboundOut(frameBuffer), promise: promise)
+                return
+            }
             var headerBuffer = context.channel.allocator.buffer(capacity: Self.maxHeaderLength)
             header.write(into: &headerBuffer, at: 0)
             headerBuffer.moveWriterIndex(to: header.byteCount)
