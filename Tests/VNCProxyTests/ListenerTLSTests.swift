@@ -40,15 +40,24 @@ struct ListenerTLSTests {
         return directory
     }
 
-    @Test("A viewer speaks wss:// to the proxy and reaches the VM's RFB server")
-    func wssSession() async throws {
+    /// A harness whose proxy listens with TLS, with a certificate of its own.
+    static func withTLSProxy(
+        adjust: @escaping @Sendable (inout WebsocketProxy.Configuration) -> Void = { _ in },
+        _ body: (ProxyHarness, Identity) async throws -> Void
+    ) async throws {
         let directory = try Self.scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let identity = try Identity(directory: directory, name: "vnc-proxy")
         try await ProxyHarness.with(adjust: {
             $0.tlsCertificatePath = identity.certificatePath
             $0.tlsKeyPath = identity.keyPath
-        }) { harness in
+            adjust(&$0)
+        }) { harness in try await body(harness, identity) }
+    }
+
+    @Test("A viewer speaks wss:// to the proxy and reaches the VM's RFB server")
+    func wssSession() async throws {
+        try await Self.withTLSProxy { harness, identity in
             let result = try await WebSocketClient.withConnection(
                 host: "127.0.0.1", port: harness.port, path: "/\(try harness.token())/vm1",
                 tls: try identity.clientContext(), serverHostname: "localhost"
@@ -62,14 +71,7 @@ struct ListenerTLSTests {
 
     @Test("A client that never finishes the TLS handshake is cut after the handshake deadline")
     func handshakeDeadline() async throws {
-        let directory = try Self.scratchDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let identity = try Identity(directory: directory, name: "vnc-proxy")
-        try await ProxyHarness.with(adjust: {
-            $0.tlsCertificatePath = identity.certificatePath
-            $0.tlsKeyPath = identity.keyPath
-            $0.requestTimeout = .seconds(1)
-        }) { harness in
+        try await Self.withTLSProxy(adjust: { $0.requestTimeout = .seconds(1) }) { harness, _ in
             // Nothing at all, then half a ClientHello: both are closed by the proxy, not by our 20 s guard.
             for bytes in [[], [0x16, 0x03, 0x01, 0x02, 0x00, 0x01]] as [[UInt8]] {
                 let started = Date()

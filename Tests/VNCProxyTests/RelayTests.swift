@@ -132,7 +132,10 @@ struct RelayTests {
             }
             #expect(code.map { UInt16(webSocketErrorCode: $0) } == 4000)
             #expect(await harness.eventually { harness.simulator.activeSessionCount == 0 && harness.proxy.openConnectionCount == 0 })
-            #expect(harness.logs.all.contains { $0.contains("session ended") && $0.contains("client closed with 4000") })
+            // The end line follows both legs closing, a moment after the connection count drops.
+            #expect(await harness.eventually {
+                harness.logs.all.contains { $0.contains("session ended") && $0.contains("client closed with 4000") }
+            })
         }
     }
 

@@ -142,6 +142,7 @@ struct UpstreamTests {
             }
             #expect(code == .goingAway, "the viewer is told the console went away")
             #expect(await harness.eventually { harness.proxy.openConnectionCount == 0 && harness.proxy.activeSessionCount == 0 })
+            #expect(await harness.eventually { harness.logs.all.contains { $0.contains("session ended") && $0.contains("vm=reset") } })
             let ended = harness.logs.all.first { $0.contains("session ended") && $0.contains("vm=reset") }
             #expect(ended?.contains("reason=upstream connection") == true, "\(ended ?? "no end line")")
             // The proxy is unharmed: the next session relays.
