@@ -7,16 +7,18 @@
 # First every input under Fuzz/Regressions/TARGET is replayed (inputs that once failed; add new ones
 # there), then each fuzzer starts from Fuzz/Corpus/TARGET plus a scratch corpus. A failure leaves its
 # input under Fuzz/.artifacts/ and exits non-zero; copy that file to Fuzz/Regressions/TARGET/ with the fix.
-# Seen here: after the root package changed, an incremental sanitizer build reported almost no coverage;
-# rm -rf Fuzz/.build fixes that (CI always builds from scratch).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_PER_TARGET=${1:-60}
 cd "$ROOT/Fuzz"
 
-echo "fuzz: building with --sanitize=fuzzer --sanitize=address (a first build takes several minutes)"
-swift build --sanitize=fuzzer --sanitize=address 2>&1 | grep -E "error:|Build complete" || true
-BIN=$(swift build --sanitize=fuzzer --sanitize=address --show-bin-path)
+# SwiftPM passes --sanitize=fuzzer and --sanitize=address to swiftc as two flags, and swiftc keeps
+# only the last: Swift code then gets AddressSanitizer but no coverage counters, and libFuzzer fuzzes
+# blind ("no interesting inputs"). The combined flag, given last, keeps both.
+SANITIZE=(--sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address)
+echo "fuzz: building with libFuzzer and AddressSanitizer (a first build takes several minutes)"
+swift build "${SANITIZE[@]}" 2>&1 | grep -E "error:|Build complete" || true
+BIN=$(swift build "${SANITIZE[@]}" --show-bin-path)
 
 mkdir -p .artifacts
 SCRATCH=$(mktemp -d)
@@ -35,6 +37,9 @@ for target in FuzzRouter FuzzToken; do
         runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$SCRATCH/$target.log" | grep -Eo '[0-9]+$' || echo "?")
         cov=$(grep -Eo 'cov: [0-9]+' "$SCRATCH/$target.log" | tail -1 | grep -Eo '[0-9]+' || echo "?")
         corpus=$(ls "$SCRATCH/$target" | wc -l)
+        if grep -q "no interesting inputs were found" "$SCRATCH/$target.log"; then
+            echo "fuzz: $target ran without coverage feedback (the Swift code is not instrumented)"; status=1
+        fi
         echo "fuzz: $target: $runs inputs in ${SECONDS_PER_TARGET} s, coverage $cov edges, corpus $corpus, 0 failures"
     else
         echo "fuzz: $target FAILED; input saved under Fuzz/.artifacts/"
